@@ -1,0 +1,1 @@
+"""SavedModel export, TF Serving configuration, local gRPC server and clients."""

@@ -1,0 +1,30 @@
+"""Test configuration: Keras 2 before TensorFlow loads; a private SCOREZOO_HOME per session."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "data" / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory):
+    """Keep user-level overrides out of the tests."""
+    home = tmp_path_factory.mktemp("scorezoo_home")
+    old = os.environ.get("SCOREZOO_HOME")
+    os.environ["SCOREZOO_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("SCOREZOO_HOME", None)
+    else:
+        os.environ["SCOREZOO_HOME"] = old
+
+
+@pytest.fixture
+def primus_fixture() -> Path:
+    return FIXTURES / "primus"

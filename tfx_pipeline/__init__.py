@@ -1,0 +1,1 @@
+"""The TFX pipeline that validates data, trains, evaluates and pushes zoo models."""

@@ -1,0 +1,41 @@
+"""The ``scorezoo`` command: parses arguments and calls the library, nothing more."""
+from __future__ import annotations
+
+import json
+
+import click
+
+import zoo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(zoo.__version__, prog_name="scorezoo")
+def main() -> None:
+    """scorezoo — music score recognition, retrieval, genre and generation models."""
+
+
+@main.command("models")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of model summaries.")
+def models_cmd(pattern: str | None, as_json: bool) -> None:
+    """List registered models (optionally matching a wildcard PATTERN such as 'omr*')."""
+    summaries = [zoo.get_spec(n).summary() for n in zoo.list_models(pattern)]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    if not summaries:
+        click.echo("No models registered.")
+        return
+    width = max(len(s["name"]) for s in summaries)
+    for s in summaries:
+        mark = "pretrained" if s["pretrained"] else "untrained "
+        click.echo(f"{s['name']:<{width}}  {s['task']:<22} {mark}  {s['description']}")
+
+
+def _register_subcommands() -> None:
+    from zoo.cli import data as data_cli
+
+    main.add_command(data_cli.data)
+
+
+_register_subcommands()

@@ -1,0 +1,1 @@
+"""Corpus → examples: PrIMuS encoding, engraving, synthesis, alignment, splits, readers."""

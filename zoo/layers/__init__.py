@@ -1,0 +1,1 @@
+"""Reusable Keras layers (no model-specific logic)."""

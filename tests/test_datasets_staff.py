@@ -1,0 +1,147 @@
+"""Staff dataset: a small real build from the music21 corpus, its layout, labels, splits and resumability."""
+import io
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from zoo.datasets import build, corpus, primus, semantic, staff, tfrecords
+
+LIMIT = 36
+
+
+@pytest.fixture(scope="module")
+def staff_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("staff")
+    report = staff.build_dataset(out, limit=LIMIT, workers=2)
+    return out, report
+
+
+def test_split_contract():
+    import hashlib
+
+    for pid in ["bach/bwv66.6.mxl", "essenFolksong/altdeu10.abc#3", "ryansMammoth/42dHighlandRegimentStrathspey.abc"]:
+        bucket = int(hashlib.sha1(pid.encode()).hexdigest(), 16) % 10
+        assert corpus.split_of(pid) == {0: "test", 1: "validation"}.get(bucket, "train")
+    counts = defaultdict(int)
+    for i in range(5000):
+        counts[corpus.split_of(f"x/{i}")] += 1
+    assert 400 < counts["test"] < 600 and 400 < counts["validation"] < 600
+
+
+def test_one_format_per_work():
+    relpaths = [f.relpath for f in corpus.collection_files("beethoven")]
+    stems = [p.rsplit(".", 1)[0] for p in relpaths]
+    assert len(stems) == len(set(stems))
+    assert "beethoven/opus18no1/movement1.mxl" in relpaths
+
+
+def test_build_report_and_layout(staff_build):
+    out, report = staff_build
+    assert report["records"] == LIMIT
+    assert sum(report["tfrecords"].values()) == LIMIT
+    results = build.load_results(out)
+    records = sorted((r for res in results for r in res.records), key=lambda r: r["id"])[:LIMIT]
+    for r in records:
+        folder = out / "samples" / r["id"]
+        png = (folder / f"{r['id']}.png").read_bytes()
+        assert Image.open(io.BytesIO(png)).mode == "L"
+        assert Image.open(io.BytesIO(png)).size == (r["width"], r["height"])
+        assert semantic.read_semantic(folder / f"{r['id']}.semantic") == r["tokens"]
+        assert (folder / f"{r['id']}.musicxml").stat().st_size > 0
+        assert r["font"] in ("Leipzig", "Bravura", "Gootville")
+    saved = json.loads((out / "build_report.json").read_text())
+    assert saved["records"] == LIMIT and "skips" in saved and "wall_seconds" in saved
+
+
+def test_tokens_are_primus_vocabulary_or_reported_extensions(staff_build):
+    out, report = staff_build
+    vocab = set(semantic.load_vocabulary())
+    oov = defaultdict(int)
+    for ex in tfrecords.iter_examples(out, "train", "staff"):
+        for t in ex["tokens"]:
+            if t.decode() not in vocab:
+                oov[t.decode()] += 1
+    reported = report["vocabulary"]["out_of_primus_vocabulary"]
+    for token, n in oov.items():
+        assert reported[token] >= n
+
+
+def test_round_trip_every_built_sample(staff_build):
+    out, _ = staff_build
+    for res in build.load_results(out):
+        for r in res.records:
+            assert semantic.stream_to_tokens(semantic.tokens_to_stream(r["tokens"])) == r["tokens"], r["id"]
+
+
+def test_splits_are_disjoint_by_piece(staff_build):
+    out, _ = staff_build
+    seen: dict[str, str] = {}
+    for split in tfrecords.SPLITS:
+        try:
+            examples = list(tfrecords.iter_examples(out, split, "staff"))
+        except FileNotFoundError:
+            continue
+        for ex in examples:
+            pid = ex["piece_id"].decode()
+            assert corpus.split_of(pid) == split
+            assert seen.setdefault(pid, split) == split, f"{pid} in {seen[pid]} and {split}"
+    assert seen
+
+
+def test_resume_skips_finished_items_and_refuses_other_settings(staff_build):
+    out, report = staff_build
+    again = staff.build_dataset(out, limit=LIMIT, workers=1)
+    assert again["records"] == report["records"]
+    assert again["vocabulary"] == report["vocabulary"]
+    with pytest.raises(ValueError, match="other settings"):
+        staff.build_dataset(out, limit=LIMIT, fonts=["Bravura"])
+
+
+def test_bad_score_is_skipped_with_reason(tmp_path):
+    bad = tmp_path / "broken.xml"
+    bad.write_text("<score-partwise><part id='P1'><measure>", encoding="utf-8")
+    item = build.WorkItem("broken", (str(bad), "test"))
+    results, _ = build.run_items("staff", [item], staff.build_item, tmp_path / "out",
+                                 {**staff.recipes.load_recipe("staff")}, workers=1)
+    assert results[0].records == []
+    assert sum(results[0].skips.values()) == 1
+    assert next(iter(results[0].skips)).startswith("item failed")
+
+
+def test_primus_reader_on_fixture(primus_fixture, tmp_path):
+    samples = list(primus.iter_samples(primus_fixture))
+    assert [s.sample_id for s in samples] == ["000051652-1_2_1"]
+    assert samples[0].tokens[:3] == ["clef-C1", "keySignature-EbM", "timeSignature-2/4"]
+    assert samples[0].agnostic[0] == "clef.C-L1"
+    counts = primus.write_tfrecords(primus_fixture, tmp_path)
+    assert sum(counts.values()) == 1
+    split = next(s for s, n in counts.items() if n)
+    ex = next(tfrecords.iter_examples(tmp_path, split, "staff"))
+    assert ex["width"] == 1041 and ex["height"] == 155
+    with pytest.raises(FileNotFoundError):
+        list(primus.iter_samples(tmp_path / "missing"))
+
+
+def test_primus_reader_reads_our_staff_samples(staff_build):
+    out, _ = staff_build
+    assert len(list(primus.iter_samples(out / "samples"))) >= LIMIT
+
+
+def test_cli_encode(primus_fixture, tmp_path):
+    scorezoo = Path(sys.executable).with_name("scorezoo")
+    mei = primus_fixture / "000051652-1_2_1.mei"
+    bad = tmp_path / "bad.xml"
+    bad.write_text("not a score")
+    plain = subprocess.run([str(scorezoo), "data", "encode", str(mei)], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip().split("\t") == semantic.read_semantic(primus_fixture / "000051652-1_2_1.semantic")
+    js = subprocess.run([str(scorezoo), "data", "encode", str(bad), str(mei), "--json"], capture_output=True, text=True)
+    assert js.returncode != 0
+    lines = [json.loads(line) for line in js.stdout.splitlines()]
+    assert lines[0]["file"] == str(bad) and "error" in lines[0]
+    assert lines[1]["tokens"][0] == "clef-C1"

@@ -1,0 +1,105 @@
+"""Verovio engraving of one-staff segments to grayscale PNG, PrIMuS style.
+
+PrIMuS incipits were engraved by Verovio as a single system with no title, part
+name or page furniture; we do the same, in the three SMuFL fonts PrIMuS used.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import cairosvg
+import numpy as np
+import verovio
+from PIL import Image
+
+FONTS: tuple[str, ...] = ("Leipzig", "Bravura", "Gootville")
+DEFAULT_SCALE = 60  # ≈ 11 px per staff space: staves come out ~90–150 px high
+
+BASE_OPTIONS: dict[str, Any] = {
+    "header": "none",
+    "footer": "none",
+    "breaks": "none",
+    "adjustPageHeight": True,
+    "adjustPageWidth": True,
+    "pageMarginLeft": 10,
+    "pageMarginRight": 10,
+    "pageMarginTop": 0,
+    "pageMarginBottom": 0,
+    "mnumInterval": 0,
+    "svgViewBox": False,
+    "svgHtml5": True,  # notes carry data-id attributes we can find again
+}
+
+
+class EngravingError(RuntimeError):
+    """Verovio could not load or lay out a segment."""
+
+
+@dataclass(frozen=True)
+class Engraving:
+    svg: str
+    png: bytes
+    width: int
+    height: int
+    crop_box: tuple[int, int, int, int]  # (left, top, right, bottom) of the PNG in SVG pixels
+    scale: float  # PNG pixels per SVG user unit
+
+
+@cache
+def _toolkit(font: str) -> verovio.toolkit:
+    if font not in FONTS:
+        raise ValueError(f"Unknown font {font!r}; choose from {', '.join(FONTS)}")
+    verovio.enableLog(verovio.LOG_OFF)
+    tk = verovio.toolkit()
+    return tk
+
+
+def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_factor: float = 1.0) -> verovio.toolkit:
+    """Load MusicXML/MEI text into the per-process toolkit for ``font``, laid out as one system."""
+    tk = _toolkit(font)
+    tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor})
+    if not tk.loadData(data):
+        raise EngravingError("Verovio could not load the segment")
+    if tk.getPageCount() != 1:
+        raise EngravingError(f"segment laid out on {tk.getPageCount()} pages, expected one system")
+    return tk
+
+
+def rasterize(svg: str, margin: int = 2) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """SVG → grayscale uint8 array on white, cropped to the ink with a small margin."""
+    png = cairosvg.svg2png(bytestring=svg.encode("utf-8"), background_color="white")
+    gray = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    ink = np.argwhere(gray < 250)
+    if ink.size == 0:
+        raise EngravingError("engraving is blank")
+    top, left = np.maximum(ink.min(0) - margin, 0)
+    bottom, right = np.minimum(ink.max(0) + margin + 1, gray.shape)
+    return gray[top:bottom, left:right], (int(left), int(top), int(right), int(bottom))
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def engrave(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE) -> Engraving:
+    """Engrave a one-staff score as a cropped grayscale PNG."""
+    tk = load(data, font, scale)
+    svg = tk.renderToSVG(1)
+    gray, box = rasterize(svg)
+    return Engraving(svg=svg, png=encode_png(gray), width=gray.shape[1], height=gray.shape[0], crop_box=box,
+                     scale=svg_pixel_scale(svg))
+
+
+def svg_pixel_scale(svg: str) -> float:
+    """Rasterized pixels per inner-SVG user unit (Verovio draws in a scaled inner viewBox)."""
+    outer = re.search(r'<svg[^>]*width="([\d.]+)px"', svg)
+    inner = re.search(r'class="definition-scale"[^>]*viewBox="[\d.]+ [\d.]+ ([\d.]+) [\d.]+"', svg)
+    if not (outer and inner):
+        return 1.0
+    return float(outer.group(1)) / float(inner.group(1))

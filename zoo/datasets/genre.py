@@ -1,0 +1,154 @@
+"""Genre dataset: balanced 10-second clips of synthesized corpus pieces, with their event sequences.
+
+Which collections make which genre is the recipe ``data/recipes/genres.json``.
+Every clip's instruments are drawn from one pool shared by all genres, and its
+tempo is varied, so a classifier has to hear the music, not the timbre.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from music21 import midi as m21midi
+
+from zoo.datasets import build, corpus, events, recipes, synth, tfrecords
+from zoo.datasets.build import ItemResult, WorkItem
+from zoo.preprocessing import audio
+
+DATASET = "genre"
+
+
+def genre_of(collection: str, recipe: dict[str, Any]) -> str:
+    for genre, collections in recipe["genres"].items():
+        if collection in collections:
+            return genre
+    raise KeyError(f"collection {collection!r} is in no genre of the recipe")
+
+
+def plan(recipe: dict[str, Any]) -> list[WorkItem]:
+    """Choose pieces and clips per piece so that every genre gets about ``clips_per_genre`` clips.
+
+    A genre with few, long pieces (classical) takes many clips from each; one with
+    thousands of short tunes (folk) takes one clip from each of a sample. 20 % more
+    pieces than needed are planned, and the build trims every genre to the same count.
+    """
+    rng = random.Random(recipe["seed"])
+    target, cap = recipe["clips_per_genre"], recipe["max_clips_per_piece"]
+    chosen: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
+    for genre, collections in recipe["genres"].items():
+        works = corpus.works(collections)
+        rng.shuffle(works)
+        per_piece = min(cap, max(1, math.ceil(target / max(1, len(works)))))
+        needed = min(len(works), math.ceil(1.2 * target / per_piece))
+        for f, n in works[:needed]:
+            chosen[(str(f.path), f.collection, genre)][n] = per_piece
+    return [
+        WorkItem(build.safe_key(corpus.CorpusFile(Path(p), c).relpath), (p, c, g, sorted(sel.items())))
+        for (p, c, g), sel in sorted(chosen.items())
+    ]
+
+
+def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemResult:
+    path, collection, genre, selection = item.payload
+    wanted = dict(selection)
+    result = ItemResult(item.key)
+    for index, piece in enumerate(corpus.pieces_in(corpus.CorpusFile(Path(path), collection)), start=1):
+        if index not in wanted:
+            continue
+        if result.full(options.get("item_limit")):
+            break
+        try:
+            _clips_of_piece(piece, genre, wanted[index], out_dir, options, result)
+        except (synth.SynthError, ValueError, IndexError) as exc:
+            result.skip(build.reason_of(exc))
+    return result
+
+
+def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path, options: dict[str, Any],
+                    result: ItemResult) -> None:
+    rng = random.Random(f"{options['seed']}:{piece.piece_id}")
+    pool = [int(p) for p in options["instrument_pool"]]
+    n_parts = max(1, len(piece.score.parts))
+    if rng.random() < options["same_instrument_probability"]:
+        programs = [rng.choice(pool)] * n_parts
+    else:
+        programs = [rng.choice(pool) for _ in range(n_parts)]
+    tempo = rng.uniform(*options["tempo_range"])
+    midi_bytes = m21midi.translate.music21ObjectToMidiFile(piece.score).writestr()
+    midi_bytes = synth.scale_tempo(synth.set_programs(midi_bytes, programs), tempo)
+    rate, clip_s = options["sample_rate"], options["clip_seconds"]
+    samples = synth.render_midi(midi_bytes, sample_rate=rate, soundfont=options.get("soundfont"))
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if peak == 0.0:
+        raise ValueError("rendered audio is silent")
+    samples = 0.9 * samples / peak
+    slots = int(len(samples) / rate // clip_s)
+    if slots < 1:
+        raise ValueError(f"piece shorter than one {clip_s:g}-second clip")
+    note_events = events.midi_note_events(midi_bytes)
+    folder = out_dir / "clips" / genre
+    folder.mkdir(parents=True, exist_ok=True)
+    for slot in sorted(rng.sample(range(slots), min(n_clips, slots))):
+        start = slot * clip_s
+        clip = samples[int(start * rate): int(start * rate) + int(clip_s * rate)]
+        if float(np.sqrt(np.mean(clip**2))) < options["min_clip_rms"]:
+            result.skip("clip is nearly silent")
+            continue
+        clip_id = f"{build.safe_key(piece.piece_id)}-t{int(start)}"
+        (folder / f"{clip_id}.wav").write_bytes(audio.wav_bytes(clip, rate))
+        result.records.append({
+            "id": clip_id, "piece_id": piece.piece_id, "collection": piece.collection, "genre": genre,
+            "split": piece.split, "start_seconds": start, "programs": programs, "tempo_factor": round(tempo, 3),
+            "events": events.encode_window(note_events, start, clip_s),
+        })
+
+
+def balance(records: list[dict[str, Any]], per_genre: int) -> list[dict[str, Any]]:
+    """The same number of clips for every genre (the smallest genre's count, at most per_genre)."""
+    by_genre: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r["id"]):
+        by_genre[r["genre"]].append(r)
+    n = min([per_genre, *map(len, by_genre.values())]) if by_genre else 0
+    out = []
+    for genre, rows in sorted(by_genre.items()):
+        random.Random(genre).shuffle(rows)
+        out.extend(rows[:n])
+    return sorted(out, key=lambda r: r["id"])
+
+
+def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, soundfont: str | None = None,
+                  recipe: str | Path = "genres") -> dict[str, Any]:
+    """Build (or resume) the genre dataset under ``out_dir``; returns the build report."""
+    options = recipes.load_recipe("genres" if recipe == DATASET else recipe)
+    options["soundfont"] = soundfont
+    synth.check_soundfont(soundfont)
+    if limit is not None:  # a small build: a few clips of a few pieces of every genre
+        per_genre = max(1, math.ceil(limit / len(options["genres"])))
+        options.update(clips_per_genre=per_genre, max_clips_per_piece=min(2, per_genre))
+    start = time.perf_counter()
+    results, _ = build.run_items(DATASET, plan(options), build_item, out_dir, options, workers)
+    records = balance([r for res in results for r in res.records], options["clips_per_genre"])
+    report = build.summarize(results, records, ["genre", "collection"])
+    report.update(dataset=DATASET, limit=limit, clip_seconds=options["clip_seconds"],
+                  sample_rate=options["sample_rate"],
+                  pieces=len({r["piece_id"] for r in records}),
+                  pieces_per_split={s: len({r["piece_id"] for r in records if r["split"] == s})
+                                    for s in tfrecords.SPLITS})
+    report["tfrecords"] = {s: tfrecords.write_split(out_dir, DATASET, s, _rows(out_dir, records, s))
+                           for s in tfrecords.SPLITS}
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    build.write_report(out_dir, report)
+    return report
+
+
+def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):
+    for r in records:
+        if r["split"] == split:
+            yield {"audio": (out_dir / "clips" / r["genre"] / f"{r['id']}.wav").read_bytes(), "genre": r["genre"],
+                   "events": r["events"], "sample_id": r["id"], "piece_id": r["piece_id"],
+                   "collection": r["collection"], "programs": r["programs"], "start_seconds": r["start_seconds"]}

@@ -1,0 +1,127 @@
+"""Cut one-staff, incipit-like segments out of corpus parts, ready to engrave and label.
+
+A segment is a run of a few consecutive measures of one part, made standalone:
+clef, key and time signature in force are restated in its first measure (as a
+PrIMuS incipit shows them), and everything PrIMuS' semantic encoding has no
+token for (lyrics, dynamics, slurs, articulations, text, repeat barlines) is
+removed so that the image shows exactly what the label says.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Iterator
+
+from music21 import (
+    articulations,
+    bar,
+    clef,
+    dynamics,
+    expressions,
+    instrument,
+    key,
+    meter,
+    musicxml,
+    note,
+    spanner,
+    stream,
+    tempo,
+)
+
+_DROP_CLASSES = (
+    dynamics.Dynamic,
+    expressions.TextExpression,
+    tempo.TempoIndication,
+    expressions.RehearsalMark,
+    instrument.Instrument,
+    spanner.Spanner,
+    bar.Barline,
+)
+
+
+def measure_chunks(
+    n_measures: int, rng: random.Random, min_measures: int = 2, max_measures: int = 5, max_chunks: int | None = None
+) -> list[tuple[int, int]]:
+    """Consecutive, non-overlapping [start, stop) measure ranges of random length."""
+    chunks, start = [], 0
+    while start + min_measures <= n_measures and (max_chunks is None or len(chunks) < max_chunks):
+        stop = min(n_measures, start + rng.randint(min_measures, max_measures))
+        chunks.append((start, stop))
+        start = stop
+    return chunks
+
+
+def part_measures(part: stream.Part) -> list[stream.Measure]:
+    return list(part.getElementsByClass(stream.Measure))
+
+
+def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
+    """Measures [start, stop) of ``part`` as a clean, self-contained one-staff part."""
+    measures = part_measures(part)[start:stop]
+    if not measures:
+        raise ValueError(f"empty measure range {start}:{stop}")
+    context_classes = (clef.Clef, key.KeySignature, meter.TimeSignature)
+    # Ask the first note/rest: a measure's own clef is not in its own context, the note's is.
+    anchor = measures[0].recurse().notesAndRests.first() or measures[0]
+    context = {cls: anchor.getContextByClass(cls) for cls in context_classes}
+    segment = stream.Part()
+    for number, measure in enumerate(measures, start=1):
+        m = copy.deepcopy(measure)
+        m.number = number
+        m.numberSuffix = None
+        m.leftBarline = None
+        m.rightBarline = None
+        segment.append(m)
+    head = segment.getElementsByClass(stream.Measure).first()
+    for cls, obj in context.items():
+        for old in list(head.recurse().getElementsByClass(cls)):
+            if old.getOffsetInHierarchy(head) == 0:
+                old.activeSite.remove(old)
+        if obj is not None:
+            head.insert(0, _plain(obj))
+    _clean(segment)
+    _cut_dangling_ties(segment)
+    segment.partName = None
+    segment.partAbbreviation = None
+    return segment
+
+
+def _plain(obj):
+    """A fresh copy of a context object; a Key becomes its KeySignature (PrIMuS writes signatures)."""
+    if isinstance(obj, key.Key):
+        return key.KeySignature(obj.sharps)
+    return copy.deepcopy(obj)
+
+
+def _clean(segment: stream.Part) -> None:
+    for element in list(segment.recurse()):
+        if isinstance(element, _DROP_CLASSES):
+            site = element.activeSite
+            if site is not None:
+                site.remove(element)
+        elif isinstance(element, note.GeneralNote):
+            element.lyrics = []
+            element.articulations = [a for a in element.articulations if not isinstance(a, articulations.Articulation)]
+            element.expressions = [e for e in element.expressions if isinstance(e, expressions.Fermata)]
+
+
+def _cut_dangling_ties(segment: stream.Part) -> None:
+    """Ties into or out of the segment would be drawn half; drop them."""
+    notes = list(segment.recurse().notes)
+    if not notes:
+        return
+    if notes[0].tie is not None and notes[0].tie.type == "stop":
+        notes[0].tie = None
+    if notes[-1].tie is not None and notes[-1].tie.type in ("start", "continue"):
+        notes[-1].tie = None
+
+
+def iter_segments(
+    part: stream.Part, rng: random.Random, min_measures: int = 2, max_measures: int = 5, max_chunks: int | None = None
+) -> Iterator[tuple[int, int, stream.Part]]:
+    for start, stop in measure_chunks(len(part_measures(part)), rng, min_measures, max_measures, max_chunks):
+        yield start, stop, standalone_segment(part, start, stop)
+
+
+def to_musicxml(part: stream.Part) -> str:
+    return musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")

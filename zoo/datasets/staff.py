@@ -1,0 +1,121 @@
+"""Staff dataset: PrIMuS-like engraved incipits with semantic labels, from the music21 corpus.
+
+Each sample is written in the PrIMuS package layout (``samples/ID/ID.png``,
+``ID.semantic``, ``ID.musicxml``) and, at the end of the build, into TFRecords.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from zoo.datasets import build, corpus, engrave, recipes, segments, semantic, tfrecords
+from zoo.datasets.build import ItemResult, WorkItem
+
+DATASET = "staff"
+
+
+def work_items(recipe: dict[str, Any]) -> list[WorkItem]:
+    """One item per corpus file, collections interleaved so small --limit builds see them all."""
+    per_collection = [corpus.collection_files(c) for c in recipe["collections"]]
+    rng = random.Random(recipe["seed"])
+    for files in per_collection:
+        rng.shuffle(files)
+    items = []
+    for i in range(max(map(len, per_collection), default=0)):
+        for files in per_collection:
+            if i < len(files):
+                items.append(WorkItem(build.safe_key(files[i].relpath), (str(files[i].path), files[i].collection)))
+    return items
+
+
+def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemResult:
+    path, collection = item.payload
+    result = ItemResult(item.key)
+    fonts = options["fonts"]
+    lo, hi = options["segment_measures"]
+    for piece in corpus.pieces_in(corpus.CorpusFile(Path(path), collection)):
+        if result.full(options.get("item_limit")):
+            break
+        rng = random.Random(f"{options['seed']}:{piece.piece_id}")
+        for part_index, part in enumerate(piece.score.parts):
+            for start, stop, seg in segments.iter_segments(part, rng, lo, hi, options["max_segments_per_part"]):
+                sample_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
+                font = fonts[rng.randrange(len(fonts))]
+                try:
+                    record = _make_sample(seg, sample_id, font, out_dir, options)
+                except (semantic.EncodingError, engrave.EngravingError, ValueError) as exc:
+                    result.skip(build.reason_of(exc))
+                    continue
+                record.update(piece_id=piece.piece_id, collection=collection, split=piece.split, part=part_index,
+                              measures=[start, stop])
+                result.records.append(record)
+    return result
+
+
+def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    tokens = semantic.stream_to_tokens(seg)
+    if len(tokens) > options["max_tokens"]:
+        raise ValueError(f"segment longer than {options['max_tokens']} tokens")
+    if not any(t.startswith(("note-", "rest-", "multirest-", "gracenote-")) for t in tokens):
+        raise ValueError("segment has no notes or rests")
+    xml = segments.to_musicxml(seg)
+    staff = engrave.engrave(xml, font, options["scale"])
+    folder = out_dir / "samples" / sample_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{sample_id}.png").write_bytes(staff.png)
+    (folder / f"{sample_id}.musicxml").write_text(xml, encoding="utf-8")
+    semantic.write_semantic(tokens, folder / f"{sample_id}.semantic")
+    return {"id": sample_id, "font": font, "tokens": tokens, "width": staff.width, "height": staff.height}
+
+
+def build_dataset(
+    out_dir: Path,
+    limit: int | None = None,
+    workers: int = 2,
+    fonts: list[str] | None = None,
+    recipe: str | Path = DATASET,
+) -> dict[str, Any]:
+    """Build (or resume) the staff dataset under ``out_dir``; returns the build report."""
+    options = recipes.load_recipe(recipe)
+    if fonts:
+        unknown = set(fonts) - set(engrave.FONTS)
+        if unknown:
+            raise ValueError(f"unknown fonts {sorted(unknown)}; choose from {', '.join(engrave.FONTS)}")
+        options["fonts"] = fonts
+    start = time.perf_counter()
+    results, _ = build.run_items(DATASET, work_items(options), build_item, out_dir, options, workers, limit)
+    records = sorted((r for res in results for r in res.records), key=lambda r: r["id"])
+    if limit is not None:
+        records = records[:limit]
+    report = build.summarize(results, records, ["collection", "font"])
+    report.update(dataset=DATASET, limit=limit, vocabulary=_vocabulary_report(records))
+    report["tfrecords"] = {split: tfrecords.write_split(out_dir, DATASET, split, _rows(out_dir, records, split))
+                           for split in tfrecords.SPLITS}
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    build.write_report(out_dir, report)
+    return report
+
+
+def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):
+    for r in records:
+        if r["split"] == split:
+            png = (out_dir / "samples" / r["id"] / f"{r['id']}.png").read_bytes()
+            yield {"image": png, "height": r["height"], "width": r["width"], "tokens": r["tokens"],
+                   "sample_id": r["id"], "piece_id": r["piece_id"], "collection": r["collection"], "font": r["font"]}
+
+
+def _vocabulary_report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = Counter(t for r in records for t in r["tokens"])
+    vocab = set(semantic.load_vocabulary())
+    oov = {t: n for t, n in counts.most_common() if t not in vocab}
+    return {
+        "distinct_tokens": len(counts),
+        "primus_vocabulary_size": len(vocab),
+        "primus_tokens_seen": len(set(counts) & vocab),
+        "coverage_of_primus_vocabulary": round(len(set(counts) & vocab) / len(vocab), 4),
+        "out_of_primus_vocabulary": oov,
+        "tokens_total": sum(counts.values()),
+    }

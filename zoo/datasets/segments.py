@@ -95,7 +95,7 @@ def _plain(obj):
 
 def _clean(segment: stream.Part) -> None:
     for element in list(segment.recurse()):
-        if isinstance(element, _DROP_CLASSES):
+        if isinstance(element, _DROP_CLASSES) and not isinstance(element, spanner.MultiMeasureRest):
             site = element.activeSite
             if site is not None:
                 site.remove(element)

@@ -59,6 +59,9 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
     tokens = semantic.stream_to_tokens(seg)
     if len(tokens) > options["max_tokens"]:
         raise ValueError(f"segment longer than {options['max_tokens']} tokens")
+    if not any(t.startswith("timeSignature-") for t in tokens):
+        # music21 re-bars unmetered music at 4/4 on export: the image would disagree with the label
+        raise ValueError("segment has no time signature")
     if not any(t.startswith(("note-", "rest-", "multirest-", "gracenote-")) for t in tokens):
         raise ValueError("segment has no notes or rests")
     xml = segments.to_musicxml(seg)

@@ -1,0 +1,370 @@
+"""The audio front end of scorezoo: encoded bytes -> mono 22.05 kHz waveform -> log-mel spectrogram.
+
+Training, the TFX ``preprocessing_fn`` and the TF Serving signature all call :func:`audio_bytes_to_log_mel` (or
+:func:`waveform_to_log_mel` for already-decoded audio), so that there is no train/serve skew.  Do not re-implement
+any of this elsewhere.
+
+Everything on the tensor path is graph-compatible and works on a scalar ``tf.string`` inside ``tf.function``,
+``tf.data`` and SavedModel signatures.  Decoders:
+
+* WAV (16-bit PCM only, any rate, any channel count) uses the core op ``tf.audio.decode_wav``.
+* FLAC (8/16/24-bit), Ogg Vorbis and MP3 use tensorflow-io custom ops (``IO>AudioDecode*``).  They work here with
+  tensorflow-io 0.37.1 and TF 2.16.2, but the stock TF Serving binary does not contain them
+  (tensorflow/serving#1742), and a Python process can only load a SavedModel or TFX transform graph holding them
+  after :func:`register_tfio_ops` (a bare ``import tensorflow_io`` loads its kernels lazily, too late).  Build the
+  serving signature with ``formats=("wav",)`` when it must load in stock TF Serving.
+* The format is chosen by sniffing magic bytes in-graph; the sample rate of FLAC/Ogg/MP3 (which the tensorflow-io
+  decoders do not return) is read from the stream header.
+
+Resampling is a band-limited FFT resampler written with core TF ops (not ``tfio.audio.resample``, which works here
+but is another custom op, so a WAV-only graph stays loadable everywhere).
+
+Conventions: samples are float32 in [-1, 1]; multichannel audio is mixed down by averaging the channels; the
+spectrogram is the natural log of the mel-filtered *power* STFT plus :data:`LOG_OFFSET`; frame ``i`` covers
+samples ``[i * HOP, i * HOP + N_FFT)`` (no centre padding, so frame ``i`` is centred at ``(i * HOP + N_FFT / 2) /
+SAMPLE_RATE`` seconds).  Pure digital silence is allowed: every log-mel value is then ``log(LOG_OFFSET)`` (about
+-13.8), the floor of the scale.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import math
+import types
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import soundfile as sf
+import tensorflow as tf
+
+SAMPLE_RATE = 22050  # Hz; all audio is resampled to this rate (Nyquist 11025 Hz covers the partials that matter)
+N_FFT = 2048  # STFT window and FFT length: 92.9 ms, 10.8 Hz per FFT bin, enough to separate low piano notes
+HOP = 512  # 23.2 ms between frames, i.e. SAMPLE_RATE / HOP ~= 43.07 frames per second
+N_MELS = 128  # mel bands
+FMIN = 20.0  # Hz, lowest mel band edge (below the lowest piano note, A0 = 27.5 Hz)
+FMAX = 11025.0  # Hz, highest mel band edge = SAMPLE_RATE / 2
+LOG_OFFSET = 1e-6  # log-mel = ln(mel power + LOG_OFFSET); keeps silence finite at ln(1e-6) ~= -13.8
+CLIP_SECONDS = 10.0  # fixed clip length the genre model and the serving signature see
+MIN_SECONDS = 1.0  # shorter audio is rejected: a clip padded from less than this is mostly zeros
+FORMATS = ("wav", "flac", "ogg", "mp3")  # in the order of the in-graph format index
+_RESAMPLE_PAD = 2048  # zeros appended before the FFT resampler so the end does not ring into the start
+_CROP_CONTEXT_SECONDS = 0.05  # extra input kept on both sides of a centre crop, removed again after resampling
+_MP3_SEARCH_BYTES = 8192  # how far after the ID3 tag to look for the first MP3 frame header
+
+
+def frames_per_second() -> float:
+    """Spectrogram frame rate, for converting between frame indices and seconds."""
+    return SAMPLE_RATE / HOP
+
+
+def num_samples(seconds: float) -> int:
+    """Length in samples at :data:`SAMPLE_RATE` of ``seconds`` of audio (what ``waveform_to_log_mel`` pads to)."""
+    return int(round(seconds * SAMPLE_RATE))
+
+
+def num_frames(seconds: float) -> int:
+    """Frames :func:`log_mel` returns for ``seconds`` of audio (427 for the 10 s clip)."""
+    return max(0, 1 + (num_samples(seconds) - N_FFT) // HOP)
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+
+
+def _checked(x: tf.Tensor, condition: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
+    """``x`` made to depend on an assertion, so the check runs in eager, tf.function, tf.data and TF1 graphs."""
+    with tf.control_dependencies([tf.debugging.Assert(condition, [message])]):
+        return tf.identity(x)
+
+
+def check_duration(samples: tf.Tensor, rate: tf.Tensor | int, min_seconds: float = MIN_SECONDS) -> tf.Tensor:
+    """``samples`` ([N] or [N, C]) unchanged, or an InvalidArgumentError "audio is 0.4 s long, at least 1.0 s ..."."""
+    samples = tf.convert_to_tensor(samples)
+    seconds = tf.cast(tf.shape(samples)[0], tf.float32) / tf.cast(rate, tf.float32)
+    shown = tf.strings.as_string(tf.round(seconds * 100.0) / 100.0, shortest=True)
+    message = tf.strings.join(["audio is ", shown, f" s long, at least {float(min_seconds)} s is needed"])
+    return _checked(samples, seconds >= min_seconds, message)
+
+
+# --------------------------------------------------------------------------------------------------- decoding
+
+
+def _substr(data: tf.Tensor, pos: tf.Tensor | int, length: int) -> tf.Tensor:
+    """Exactly ``length`` bytes of ``data`` from ``pos``, zero-padded past the end, so header reads never fail."""
+    padded = tf.strings.join([data, tf.constant(b"\0" * length)])
+    pos = tf.minimum(tf.cast(pos, tf.int32), tf.strings.length(data))
+    return tf.strings.substr(padded, pos, length)
+
+
+def _bytes_at(data: tf.Tensor, pos: tf.Tensor | int, length: int) -> tf.Tensor:
+    """Header bytes as int32 [length] for bit arithmetic."""
+    raw = tf.io.decode_raw(_substr(data, pos, length), tf.uint8, fixed_length=length)
+    return tf.cast(raw, tf.int32)
+
+
+def _bits(x: tf.Tensor, shift: int, mask: int) -> tf.Tensor:
+    return tf.bitwise.bitwise_and(tf.bitwise.right_shift(x, shift), mask)
+
+
+def _sniff(data: tf.Tensor) -> tf.Tensor:
+    """Index into :data:`FORMATS` from the magic bytes, or -1."""
+    head = _substr(data, 0, 12)
+    magic = tf.strings.substr(head, 0, 4)
+    first = _bytes_at(data, 0, 2)
+    is_mp3_frame = tf.logical_and(tf.equal(first[0], 0xFF), tf.equal(_bits(first[1], 5, 7), 7))
+    found = tf.stack([
+        tf.logical_and(tf.equal(magic, "RIFF"), tf.equal(tf.strings.substr(head, 8, 4), "WAVE")),
+        tf.equal(magic, "fLaC"),
+        tf.equal(magic, "OggS"),
+        tf.logical_or(tf.equal(tf.strings.substr(head, 0, 3), "ID3"), is_mp3_frame),
+    ])
+    return tf.where(tf.reduce_any(found), tf.argmax(tf.cast(found, tf.int32), output_type=tf.int32), -1)
+
+
+def _tfio() -> types.ModuleType:
+    """tensorflow-io, imported only when a compressed format is put in the graph."""
+    import tensorflow_io as tfio
+
+    return tfio
+
+
+def register_tfio_ops() -> None:
+    """Load tensorflow-io's kernels now, so ``tf.saved_model.load`` finds the ``IO>AudioDecode*`` ops."""
+    from tensorflow_io.python.ops import core_ops
+
+    core_ops.io_audio_decode_flac  # noqa: B018 - the attribute access loads the shared library
+
+
+def _decode_wav(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    audio, rate = tf.audio.decode_wav(data)  # 16-bit PCM only; other encodings raise "Bad audio format"
+    return audio, rate
+
+
+def _decode_flac(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """tfio needs the decoder dtype to match the bit depth, so read it (and the rate) from STREAMINFO."""
+    info = _bytes_at(data, 18, 4)  # STREAMINFO body starts at byte 8; rate: 20 bits from byte 18, then 3 + 5 bits
+    rate = tf.bitwise.left_shift(info[0], 12) + tf.bitwise.left_shift(info[1], 4) + _bits(info[2], 4, 15)
+    bits = tf.bitwise.left_shift(tf.bitwise.bitwise_and(info[2], 1), 4) + _bits(info[3], 4, 15) + 1
+    decode = _tfio().audio.decode_flac
+    audio = tf.case(
+        [
+            (bits <= 8, lambda: (tf.cast(decode(data, dtype=tf.uint8), tf.float32) - 128.0) / 128.0),
+            (bits <= 16, lambda: tf.cast(decode(data, dtype=tf.int16), tf.float32) / 32768.0),
+        ],
+        default=lambda: tf.cast(decode(data, dtype=tf.int32), tf.float32) / 2147483648.0,
+    )
+    return audio, rate
+
+
+def _decode_ogg(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The first Ogg page holds the Vorbis identification header, whose bytes 12..15 are the rate (little endian)."""
+    start = 27 + _bytes_at(data, 26, 1)[0]  # fixed page header, then one byte per segment
+    is_vorbis = tf.equal(_substr(data, start, 7), b"\x01vorbis")
+    rate_bytes = _bytes_at(data, start + 12, 4)
+    rate = tf.reduce_sum(rate_bytes * tf.constant([1, 1 << 8, 1 << 16, 1 << 24]))
+    rate = _checked(rate, is_vorbis, "Ogg stream is not Vorbis (Ogg Opus and Ogg FLAC are not supported)")
+    return _tfio().audio.decode_vorbis(data), rate
+
+
+def _mp3_rate(data: tf.Tensor) -> tf.Tensor:
+    """Sample rate from the first valid MPEG audio frame header after an optional ID3v2 tag."""
+    head = _bytes_at(data, 0, 10)
+    tag_size = tf.reduce_sum(head[6:10] * tf.constant([1 << 21, 1 << 14, 1 << 7, 1])) + 10
+    tag_size += tf.where(tf.equal(_bits(head[5], 4, 1), 1), 10, 0)  # footer present
+    start = tf.where(tf.equal(_substr(data, 0, 3), "ID3"), tag_size, 0)
+    b = _bytes_at(data, start, _MP3_SEARCH_BYTES + 2)
+    b0, b1, b2 = b[:-2], b[1:-1], b[2:]
+    version, layer, bitrate, rate_index = _bits(b1, 3, 3), _bits(b1, 1, 3), _bits(b2, 4, 15), _bits(b2, 2, 3)
+    valid = tf.reduce_all(
+        tf.stack([tf.equal(b0, 0xFF), tf.equal(_bits(b1, 5, 7), 7), version != 1, layer != 0, bitrate != 15,
+                  rate_index != 3]),
+        axis=0,
+    )
+    i = tf.argmax(tf.cast(valid, tf.int32), output_type=tf.int32)
+    table = tf.constant([[11025, 12000, 8000, 0], [0, 0, 0, 0], [22050, 24000, 16000, 0], [44100, 48000, 32000, 0]])
+    rate = tf.gather_nd(table, tf.stack([version[i], rate_index[i]]))
+    return _checked(rate, tf.reduce_any(valid), "MP3 data has no valid MPEG audio frame header")
+
+
+def _decode_mp3(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return _tfio().audio.decode_mp3(data), _mp3_rate(data)
+
+
+def _not_in_graph(name: str, formats: Sequence[str]) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """A branch that fails clearly for a format left out of this graph (e.g. to avoid tensorflow-io ops)."""
+
+    def branch(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        message = f"{name.upper()} decoding is not in this graph (built with formats={tuple(formats)})"
+        return _checked(tf.zeros([0, 1]), tf.constant(False), message), tf.constant(0)
+
+    return branch
+
+
+_DECODERS = {"wav": _decode_wav, "flac": _decode_flac, "ogg": _decode_ogg, "mp3": _decode_mp3}
+
+
+def decode_audio(audio_bytes: tf.Tensor | bytes, formats: Sequence[str] = FORMATS) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decode WAV/FLAC/Ogg Vorbis/MP3 bytes to mono float32 samples [N] and the int32 sample rate.
+
+    ``formats`` limits which decoders are put in the graph; leaving out flac/ogg/mp3 keeps tensorflow-io ops out.
+    Raises InvalidArgumentError for empty bytes, unknown formats, excluded formats and corrupt streams (the last
+    with the decoder's own message, e.g. "Data too short").
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown audio formats {sorted(unknown)}; choose from {FORMATS}")
+    data = tf.convert_to_tensor(audio_bytes, tf.string)
+    data = _checked(data, tf.strings.length(data) > 0, "audio bytes are empty")
+    kind = _sniff(data)
+    kind = _checked(kind, kind >= 0, "not a WAV/FLAC/OGG/MP3 file (unrecognised header bytes)")
+    branches = [
+        functools.partial(_DECODERS[name] if name in formats else _not_in_graph(name, formats), data)
+        for name in FORMATS
+    ]
+    audio, rate = tf.switch_case(kind, branches)
+    rate = tf.cast(rate, tf.int32)
+    rate = _checked(rate, rate > 0, "could not read the sample rate from the audio header")
+    return tf.reduce_mean(tf.cast(audio, tf.float32), axis=-1), rate
+
+
+# ------------------------------------------------------------------------------------------------- resampling
+
+
+def _gcd(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Euclid's algorithm on int64 scalars, in-graph."""
+    return tf.while_loop(lambda x, y: y > 0, lambda x, y: (y, x % y), (a, b))[0]
+
+
+def _fft_resample(samples: tf.Tensor, rate_in: tf.Tensor, rate_out: tf.Tensor) -> tf.Tensor:
+    """Keep the spectrum below both Nyquist frequencies and re-synthesise at the new length.
+
+    The input is zero-padded to a length whose output length is exact (no time stretch), with at least
+    ``_RESAMPLE_PAD`` zeros so that the FFT's wrap-around does not ring the end into the start.
+    """
+    n_in = tf.shape(samples, out_type=tf.int64)[-1]
+    step_in = rate_in // _gcd(rate_in, rate_out)  # input lengths that are multiples of this resample exactly
+    n_pad_in = (n_in + _RESAMPLE_PAD + step_in - 1) // step_in * step_in
+    n_pad_out = n_pad_in * rate_out // rate_in
+    pad = tf.zeros(tf.concat([tf.shape(samples)[:-1], [tf.cast(n_pad_in - n_in, tf.int32)]], 0), samples.dtype)
+    spectrum = tf.signal.rfft(tf.concat([samples, pad], -1), fft_length=tf.cast([n_pad_in], tf.int32))
+    keep = tf.cast((tf.minimum(n_pad_in, n_pad_out) + 1) // 2, tf.int32)  # below Nyquist: that bin is ambiguous
+    missing = tf.cast(n_pad_out // 2 + 1, tf.int32) - keep
+    zeros = tf.zeros(tf.concat([tf.shape(spectrum)[:-1], [missing]], 0), spectrum.dtype)
+    spectrum = tf.concat([spectrum[..., :keep], zeros], -1)
+    out = tf.signal.irfft(spectrum, fft_length=tf.cast([n_pad_out], tf.int32))
+    out *= tf.cast(n_pad_out, tf.float32) / tf.cast(n_pad_in, tf.float32)
+    n_out = (n_in * rate_out + rate_in // 2) // rate_in
+    return out[..., :tf.cast(n_out, tf.int32)]
+
+
+def resample(samples: tf.Tensor, rate_in: tf.Tensor | int, rate_out: tf.Tensor | int = SAMPLE_RATE) -> tf.Tensor:
+    """Resample float32 audio along the last axis ([N] or [B, N]); rates may be tensors (e.g. from a header).
+
+    Band-limited (a brick-wall low-pass at the lower Nyquist frequency, as in ``scipy.signal.resample``), in core
+    TF so it runs anywhere a SavedModel can.  Output length is ``round(N * rate_out / rate_in)``.
+    """
+    samples = tf.convert_to_tensor(samples, tf.float32)
+    rate_in = tf.cast(rate_in, tf.int64)
+    rate_out = tf.cast(rate_out, tf.int64)
+    return tf.cond(tf.equal(rate_in, rate_out), lambda: samples, lambda: _fft_resample(samples, rate_in, rate_out))
+
+
+# ------------------------------------------------------------------------------------------------ spectrogram
+
+
+def _center_crop(samples: tf.Tensor, length: tf.Tensor | int) -> tf.Tensor:
+    """The middle ``length`` samples of [N], or all of them when shorter."""
+    n = tf.shape(samples)[0]
+    length = tf.minimum(tf.cast(length, tf.int32), n)
+    return samples[(n - length) // 2:][:length]
+
+
+def fix_length(samples: tf.Tensor, length: int) -> tf.Tensor:
+    """[N] -> [length]: centre crop when longer, zeros appended when shorter (the start stays at t = 0)."""
+    samples = _center_crop(samples, length)
+    out = tf.pad(samples, [[0, length - tf.shape(samples)[0]]])
+    return tf.ensure_shape(out, [length])
+
+
+def mel_matrix() -> tf.Tensor:
+    """[N_FFT // 2 + 1, N_MELS] HTK-mel filters of :func:`log_mel`, e.g. to find the band of a frequency."""
+    return tf.signal.linear_to_mel_weight_matrix(N_MELS, N_FFT // 2 + 1, SAMPLE_RATE, FMIN, FMAX)
+
+
+def log_mel(samples: tf.Tensor) -> tf.Tensor:
+    """[..., N] samples at :data:`SAMPLE_RATE` -> [..., frames, N_MELS] natural-log mel power spectrogram."""
+    samples = tf.convert_to_tensor(samples, tf.float32)
+    stft = tf.signal.stft(samples, N_FFT, HOP, N_FFT, window_fn=tf.signal.hann_window, pad_end=False)
+    power = tf.math.square(tf.math.abs(stft))
+    # tensordot, not einsum: tf.einsum("...k,km->...m") is wrong under oneDNN on AVX512-VNNI CPUs (TF 2.16.2,
+    # cf. tensorflow/tensorflow#61510); test_log_mel_matches_numpy guards this.
+    mel = tf.tensordot(power, mel_matrix(), axes=1)
+    return tf.math.log(mel + LOG_OFFSET)
+
+
+def waveform_to_log_mel(
+    samples: tf.Tensor, rate: tf.Tensor | int, clip_seconds: float | None = CLIP_SECONDS
+) -> tf.Tensor:
+    """Mono samples [N] at ``rate`` -> [frames, N_MELS]; fixed ``num_frames(clip_seconds)`` frames when given.
+
+    Audio shorter than :data:`MIN_SECONDS` is an error.  Longer audio is centre-cropped *before* resampling (with a
+    little context, so crop edges do not ring), which keeps long files cheap; shorter audio is zero-padded.
+    """
+    samples = check_duration(tf.convert_to_tensor(samples, tf.float32), rate)
+    if clip_seconds is None:
+        return log_mel(resample(samples, rate))
+    rate_f = tf.cast(rate, tf.float32)
+    keep = tf.math.ceil((clip_seconds + 2 * _CROP_CONTEXT_SECONDS) * rate_f)
+    samples = resample(_center_crop(samples, keep), rate)
+    return log_mel(fix_length(samples, num_samples(clip_seconds)))
+
+
+def audio_bytes_to_log_mel(
+    audio_bytes: tf.Tensor | bytes,
+    clip_seconds: float | None = CLIP_SECONDS,
+    formats: Sequence[str] = FORMATS,
+) -> tf.Tensor:
+    """Encoded audio -> log-mel: decode, mix to mono, resample, pad/crop to ``clip_seconds``, log-mel.
+
+    A scalar string gives [frames, N_MELS]; a [B] string batch (as in a TFX ``preprocessing_fn``) gives
+    [B, frames, N_MELS] and needs a ``clip_seconds``.  See :func:`decode_audio` for ``formats``.
+    """
+    data = tf.convert_to_tensor(audio_bytes, tf.string)
+    if data.shape.rank == 1:
+        if clip_seconds is None:
+            raise ValueError("a batch of audio needs clip_seconds, so that all spectrograms have the same length")
+        spec = tf.TensorSpec([num_frames(clip_seconds), N_MELS], tf.float32)
+        return tf.map_fn(lambda one: audio_bytes_to_log_mel(one, clip_seconds, formats), data, fn_output_signature=spec)
+    samples, rate = decode_audio(data, formats)
+    return waveform_to_log_mel(samples, rate, clip_seconds)
+
+
+# ------------------------------------------------------------------------------------------------ numpy side
+
+
+def iter_windows(
+    samples: np.ndarray, rate: int, window_seconds: float = CLIP_SECONDS, hop_seconds: float = CLIP_SECONDS
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(start seconds, window) views over a long recording, so it is processed clip by clip, not as one tensor.
+
+    Windows are ``window_seconds`` long except the last, which is yielded only if at least :data:`MIN_SECONDS`
+    long (or if it is the only one; then ``check_duration`` decides).  Works on [N] and [N, C] arrays.
+    """
+    window, hop = round(window_seconds * rate), round(hop_seconds * rate)
+    if window <= 0 or hop <= 0:
+        raise ValueError("window_seconds and hop_seconds must be positive")
+    min_length = math.ceil(MIN_SECONDS * rate)
+    start = 0
+    while True:
+        chunk = samples[start:start + window]
+        if start == 0 or len(chunk) >= min_length:
+            yield start / rate, chunk
+        if start + window >= len(samples):
+            return
+        start += hop
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM WAV bytes of float samples ([N] or [N, C], clipped to [-1, 1]) that :func:`decode_audio` reads."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(np.asarray(samples, np.float32), -1.0, 1.0), int(rate), format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

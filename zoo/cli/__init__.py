@@ -34,8 +34,11 @@ def models_cmd(pattern: str | None, as_json: bool) -> None:
 
 def _register_subcommands() -> None:
     from zoo.cli import data as data_cli
+    from zoo.cli import models as models_cli
 
     main.add_command(data_cli.data)
+    main.add_command(models_cli.genre_cmd)
+    main.add_command(models_cli.train_cmd)
 
 
 _register_subcommands()

@@ -52,9 +52,14 @@ def safe_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
 
 
+def normalize_reason(text: str) -> str:
+    """Countable reasons: numbers and object reprs (``<music21.note.Note A>``) folded away."""
+    return re.sub(r"\d+", "N", re.sub(r"<[^<>]*>", "<…>", text.split("\n")[0]))[:100]
+
+
 def reason_of(exc: BaseException) -> str:
     """A short, countable skip reason: the exception type and the first words of its message."""
-    message = re.sub(r"\d+", "N", str(exc).split("\n")[0])[:80]
+    message = normalize_reason(str(exc))
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
@@ -138,7 +143,8 @@ def summarize(results: list[ItemResult], records: list[dict[str, Any]], keys: It
     """Counts per split and per each of ``keys`` (e.g. font, collection, genre) plus skip reasons."""
     skips: Counter[str] = Counter()
     for r in results:
-        skips.update(r.skips)
+        for reason, n in r.skips.items():
+            skips[normalize_reason(reason)] += n
     report: dict[str, Any] = {
         "items": len(results),
         "records": len(records),

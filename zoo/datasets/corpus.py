@@ -71,10 +71,18 @@ def pieces_in(file: CorpusFile) -> Iterator[Piece]:
     parsed = converter.parse(str(file.path))
     if isinstance(parsed, stream.Opus):
         for n, score in enumerate(parsed.scores, start=1):
-            yield Piece(f"{file.relpath}#{n}", file.collection, score)
+            yield Piece(f"{file.relpath}#{n}", file.collection, _with_measures(score))
     else:
         score = parsed if isinstance(parsed, stream.Score) else stream.Score([parsed])
-        yield Piece(file.relpath, file.collection, score)
+        yield Piece(file.relpath, file.collection, _with_measures(score))
+
+
+def _with_measures(score: stream.Score) -> stream.Score:
+    """Some ABC voices (josquin) come without bar lines; bar them by their time signature."""
+    for part in list(score.parts):
+        if not part.getElementsByClass(stream.Measure) and part.recurse().notesAndRests:
+            score.replace(part, part.makeMeasures())
+    return score
 
 
 def works_in(file: CorpusFile) -> int:

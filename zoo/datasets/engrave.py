@@ -83,7 +83,7 @@ def rasterize(svg: str, margin: int = 2) -> tuple[np.ndarray, tuple[int, int, in
 
 def encode_png(gray: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(gray, mode="L").save(buf, format="PNG", optimize=True)
+    Image.fromarray(gray, mode="L").save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 

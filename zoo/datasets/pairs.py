@@ -107,7 +107,7 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
             break
         try:
             _pairs_of_piece(piece, genre_name, out_dir, options, result)
-        except (engrave.EngravingError, synth.SynthError, ValueError, ET.ParseError) as exc:
+        except Exception as exc:  # one odd piece never costs the rest of its file: skip it, count why
             result.skip(build.reason_of(exc))
     return result
 
@@ -174,7 +174,7 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, fon
     options["soundfont"] = soundfont
     if fonts:
         options["fonts"] = fonts
-    synth.check_soundfont(soundfont)
+    synth.soundfont_path(soundfont)  # fail now, with the apt hint, not in every worker
     if limit is not None:
         options["pieces_per_genre"] = max(1, math.ceil(limit / options["max_pairs_per_segment"] / 5))
     start = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterator
 
 from music21 import (
     articulations,
@@ -114,13 +113,6 @@ def _cut_dangling_ties(segment: stream.Part) -> None:
         notes[0].tie = None
     if notes[-1].tie is not None and notes[-1].tie.type in ("start", "continue"):
         notes[-1].tie = None
-
-
-def iter_segments(
-    part: stream.Part, rng: random.Random, min_measures: int = 2, max_measures: int = 5, max_chunks: int | None = None
-) -> Iterator[tuple[int, int, stream.Part]]:
-    for start, stop in measure_chunks(len(part_measures(part)), rng, min_measures, max_measures, max_chunks):
-        yield start, stop, standalone_segment(part, start, stop)
 
 
 def to_musicxml(part: stream.Part) -> str:

@@ -41,12 +41,15 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
             break
         rng = random.Random(f"{options['seed']}:{piece.piece_id}")
         for part_index, part in enumerate(piece.score.parts):
-            for start, stop, seg in segments.iter_segments(part, rng, lo, hi, options["max_segments_per_part"]):
+            chunks = segments.measure_chunks(len(segments.part_measures(part)), rng, lo, hi,
+                                             options["max_segments_per_part"])
+            for start, stop in chunks:
                 sample_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
                 font = fonts[rng.randrange(len(fonts))]
                 try:
+                    seg = segments.standalone_segment(part, start, stop)
                     record = _make_sample(seg, sample_id, font, out_dir, options)
-                except (semantic.EncodingError, engrave.EngravingError, ValueError) as exc:
+                except Exception as exc:  # EncodingError, EngravingError, music21 export errors: count why
                     result.skip(build.reason_of(exc))
                     continue
                 record.update(piece_id=piece.piece_id, collection=collection, split=piece.split, part=part_index,

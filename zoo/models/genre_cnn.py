@@ -1,0 +1,120 @@
+"""``genre-cnn``: a small CNN over log-mel spectrograms that names a clip's genre.
+
+The front end (decode → mono → 22,050 Hz → log-mel, ``zoo.preprocessing.audio``) runs
+inside the TensorFlow graph, so the same function serves training, TFX Transform
+and the serving signature. The network sees [frames, 128] log-mel and ends in
+global pooling, so it takes any clip length; clips are 10 s (431 frames).
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.preprocessing import audio
+from zoo.registry import ZooModel, register_model
+
+GENRES: tuple[str, ...] = ("chorale", "renaissance", "classical", "folk", "fiddle")
+DEFAULT_CONFIG: dict[str, Any] = {"filters": [16, 32, 64, 128], "dropout": 0.3, "n_mels": audio.N_MELS,
+                                  "labels": list(GENRES)}
+INPUT_SPEC = {
+    "audio": "WAV (16-bit PCM), FLAC, Ogg Vorbis or MP3 bytes; any sample rate; mono or stereo",
+    "log_mel": [None, audio.N_MELS],
+    "clip_seconds": audio.CLIP_SECONDS,
+    "sample_rate": audio.SAMPLE_RATE,
+}
+
+
+class AudioInputError(ValueError):
+    """Audio that cannot be classified (empty, not audio, too short); the message says which."""
+
+
+def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes: int) -> tf.keras.Model:
+    """Conv blocks (conv → BN → ReLU → max-pool) over (time, mel), mean+max pooling, dropout, softmax."""
+    inputs = tf.keras.Input((None, n_mels), name="log_mel")
+    x = tf.keras.layers.BatchNormalization(name="input_norm")(inputs)  # learned per-band standardization
+    x = tf.keras.layers.Reshape((-1, n_mels, 1))(x)
+    for i, f in enumerate(filters):
+        x = tf.keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = tf.keras.layers.BatchNormalization(name=f"bn{i}")(x)
+        x = tf.keras.layers.ReLU()(x)
+        x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
+    pooled = tf.keras.layers.Concatenate()([tf.keras.layers.GlobalAveragePooling2D()(x),
+                                            tf.keras.layers.GlobalMaxPooling2D()(x)])
+    x = tf.keras.layers.Dropout(dropout)(pooled)
+    outputs = tf.keras.layers.Dense(n_classes, activation="softmax", name="scores")(x)
+    return tf.keras.Model(inputs, outputs, name="genre_cnn")
+
+
+class GenreClassifier(ZooModel):
+    """Names the genre of audio files or bytes; long recordings are scored in 10-second windows."""
+
+    def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
+        """Audio → log-mel windows [W, 431, 128] (every 10 s of the recording, the last padded)."""
+        data = _read(raw)
+        try:
+            samples, rate = audio.decode_audio(data)
+        except tf.errors.InvalidArgumentError as exc:
+            raise AudioInputError(_first_line(exc.message)) from None
+        samples, rate = samples.numpy(), int(rate)
+        seconds = len(samples) / rate
+        if seconds < audio.MIN_SECONDS:
+            raise AudioInputError(f"audio is {seconds:.2f} s long, at least {audio.MIN_SECONDS:g} s is needed")
+        windows = [audio.waveform_to_log_mel(w, rate).numpy() for _, w in audio.iter_windows(samples, rate)]
+        return np.stack(windows)
+
+    def predict_scores(self, raw: bytes | str | Path) -> np.ndarray:
+        """Mean class probabilities over the recording's windows."""
+        windows = self.preprocess(raw)
+        return self.keras_model.predict_on_batch(windows).mean(axis=0)
+
+    def predict(self, inputs: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        """``{"genre": ..., "scores": {genre: p}}`` for one input, a list of those for a list."""
+        if isinstance(inputs, (list, tuple)):
+            return [self.predict(x) for x in inputs]
+        scores = self.predict_scores(inputs)
+        return {"genre": self.labels[int(scores.argmax())],
+                "scores": {g: round(float(p), 6) for g, p in zip(self.labels, scores)}}
+
+    def serving_signatures(self, formats: Sequence[str] = ("wav",)) -> dict[str, Any]:
+        """``serving_default(audio: string[batch]) → {genre, scores}``: all preprocessing in the graph.
+
+        WAV only by default, so that the SavedModel loads in stock TF Serving (tensorflow-io ops are not in it).
+        """
+        model, labels = self.keras_model, tf.constant(self.labels)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+        def serving_default(audio_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            mels = audio.audio_bytes_to_log_mel(audio_bytes, audio.CLIP_SECONDS, formats)
+            scores = model(mels, training=False)
+            return {"genre": tf.gather(labels, tf.argmax(scores, axis=-1)), "scores": scores}
+
+        return {"serving_default": serving_default.get_concrete_function()}
+
+
+def _read(raw: bytes | str | Path) -> bytes:
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    if isinstance(raw, io.IOBase):
+        return raw.read()
+    path = Path(raw)
+    if not path.is_file():
+        raise AudioInputError(f"audio file not found: {path}")
+    return path.read_bytes()
+
+
+def _first_line(message: str) -> str:
+    return message.strip().split("\n")[0]
+
+
+@register_model(task="genre-classification", input_spec=INPUT_SPEC, default_config=DEFAULT_CONFIG)
+def genre_cnn(filters: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.3, n_mels: int = audio.N_MELS,
+              labels: Sequence[str] = GENRES) -> GenreClassifier:
+    """Log-mel CNN genre classifier (chorale, renaissance, classical, folk, fiddle)."""
+    network = build_network(filters, dropout, n_mels, len(labels))
+    config = {"filters": list(filters), "dropout": dropout, "n_mels": n_mels, "labels": list(labels)}
+    return GenreClassifier("genre-cnn", network, config, labels=list(labels))

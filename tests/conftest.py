@@ -28,3 +28,12 @@ def _isolated_home(tmp_path_factory):
 @pytest.fixture
 def primus_fixture() -> Path:
     return FIXTURES / "primus"
+
+
+@pytest.fixture(scope="session")
+def genre_build(tmp_path_factory):
+    """A real, tiny genre build (2 clips per genre), shared by the dataset and model tests."""
+    from zoo.datasets import genre
+
+    out = tmp_path_factory.mktemp("genre")
+    return out, genre.build_dataset(out, limit=10, workers=2)

@@ -8,14 +8,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from zoo.datasets import build, corpus, events, genre, pairs, recipes, tfrecords
+from zoo.datasets import build, corpus, events, pairs, recipes, tfrecords
 from zoo.preprocessing import audio
-
-
-@pytest.fixture(scope="module")
-def genre_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("genre")
-    return out, genre.build_dataset(out, limit=10, workers=2)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,113 @@
+"""genre-cnn: predictions on raw audio, bad input, the serving signature, a short training run, the CLI."""
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+import zoo
+from zoo.datasets import tfrecords
+from zoo.models.genre_cnn import GENRES, AudioInputError
+from zoo.preprocessing import audio
+
+
+@pytest.fixture(scope="module")
+def model():
+    return zoo.create_model("genre-cnn")
+
+
+@pytest.fixture(scope="module")
+def clip(genre_build) -> bytes:
+    out, _ = genre_build
+    split = next(s for s in tfrecords.SPLITS if any((out / "tfrecords" / s).glob("genre-*.tfrecord")))
+    return bytes(next(tfrecords.iter_examples(out, split, "genre"))["audio"])
+
+
+def _wav(samples, rate=22050) -> bytes:
+    return audio.wav_bytes(np.asarray(samples, np.float32), rate)
+
+
+def test_registered_with_labels(model):
+    assert "genre-cnn" in zoo.list_models("genre*")
+    assert model.labels == list(GENRES)
+    assert model.keras_model.output_shape == (None, len(GENRES))
+
+
+def test_predict_bytes_and_path(model, clip, tmp_path):
+    result = model.predict(clip)
+    assert result["genre"] in GENRES
+    assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    path = tmp_path / "clip.wav"
+    path.write_bytes(clip)
+    assert model.predict([path, clip])[0] == result
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "audio bytes are empty"),
+    (b"this is not audio at all, just text", "not a WAV/FLAC/OGG/MP3"),
+    (_wav(np.zeros(int(0.4 * 22050)) + 0.1), "0.40 s long, at least 1 s"),
+])
+def test_bad_audio_is_a_clear_error(model, data, message):
+    with pytest.raises(AudioInputError, match=message):
+        model.predict(data)
+
+
+def test_missing_file_is_a_clear_error(model, tmp_path):
+    with pytest.raises(AudioInputError, match="not found"):
+        model.predict(tmp_path / "nope.wav")
+
+
+def test_silence_is_classified_not_rejected(model):
+    """Documented behaviour: digital silence is valid audio; the log-mel sits at its floor."""
+    result = model.predict(_wav(np.zeros(3 * 22050)))
+    assert result["genre"] in GENRES
+
+
+def test_long_file_is_processed_in_windows(model, clip):
+    samples, rate = sf.read(io.BytesIO(clip))
+    ten_minutes = np.tile(samples, 60)
+    windows = model.preprocess(_wav(ten_minutes, rate))
+    assert windows.shape == (60, audio.num_frames(10.0), audio.N_MELS)
+    assert model.predict(_wav(ten_minutes, rate))["genre"] in GENRES
+
+
+def test_serving_signature_takes_raw_wav_bytes(model, clip):
+    fn = model.serving_signatures()["serving_default"]
+    out = fn(tf.constant([clip, clip]))
+    assert out["scores"].shape == (2, len(GENRES))
+    assert out["genre"].numpy()[0].decode() in GENRES
+    np.testing.assert_allclose(out["scores"].numpy()[0], model.predict_scores(clip), atol=1e-4)
+
+
+def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path):
+    from zoo.training import genre as train_genre
+
+    data, _ = genre_build
+    summary = train_genre.train(data, tmp_path / "run", epochs=1, batch_size=4, verbose=0)
+    run = Path(summary["out_dir"])
+    for name in ("manifest.json", "genre-cnn.weights.h5", "training_curves.png", "confusion_test.png"):
+        assert (run / name).is_file(), name
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["labels"] == list(GENRES) and "test_clip_accuracy" in manifest["metrics"]
+    loaded = zoo.load("genre-cnn", weights=run)
+    assert loaded.manifest.name == "genre-cnn"
+
+
+def test_cli_genre_json_keeps_going_after_a_bad_file(model, clip, tmp_path):
+    weights = tmp_path / "w.h5"
+    model.keras_model.save_weights(str(weights))
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    good.write_bytes(clip)
+    bad.write_bytes(b"RIFF garbage")
+    scorezoo = Path(sys.executable).with_name("scorezoo")
+    result = subprocess.run([str(scorezoo), "genre", str(bad), str(good), "--weights", str(weights), "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["file"] == str(bad) and "error" in lines[0]
+    assert lines[1]["file"] == str(good) and lines[1]["genre"] in GENRES

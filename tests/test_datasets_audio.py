@@ -90,6 +90,11 @@ def test_pairs_onsets_line_up_with_audio_onsets(pairs_build):
     out, _ = pairs_build
     at_onsets, elsewhere = [], []
     rng = np.random.default_rng(0)
+    fps = audio.frames_per_second()
+
+    def frame(t: float) -> int:  # frame i is centred at (i * HOP + N_FFT / 2) / SAMPLE_RATE
+        return int(round(t * fps - (audio.N_FFT / 2) / audio.HOP))
+
     for res in build.load_results(out):
         by_segment = {}
         for r in res.records:
@@ -98,8 +103,6 @@ def test_pairs_onsets_line_up_with_audio_onsets(pairs_build):
             wav = (out / "pairs" / seg / "audio.wav").read_bytes()
             mel = audio.audio_bytes_to_log_mel(wav, clip_seconds=None).numpy()
             flux = np.maximum(np.diff(mel, axis=0), 0).sum(1)
-            fps = audio.frames_per_second()
-            frame = lambda t: int(round(t * fps - (audio.N_FFT / 2) / audio.HOP))  # noqa: E731
             for t in onsets:
                 k = frame(t)
                 if 2 <= k < len(flux) - 2:

@@ -30,3 +30,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
+.PHONY: bench-genre
+bench-genre: setup
+	$(PY) -m benchmarks.genre

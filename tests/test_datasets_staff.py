@@ -6,6 +6,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -145,3 +146,19 @@ def test_cli_encode(primus_fixture, tmp_path):
     lines = [json.loads(line) for line in js.stdout.splitlines()]
     assert lines[0]["file"] == str(bad) and "error" in lines[0]
     assert lines[1]["tokens"][0] == "clef-C1"
+
+
+def test_distorted_copy_of_a_split(staff_build):
+    out, report = staff_build
+    split = max(tfrecords.SPLITS, key=lambda s: report["tfrecords"][s])
+    n = staff.write_distorted_split(out, split)
+    assert n == report["tfrecords"][split]
+    clean = list(tfrecords.iter_examples(out, split, "staff"))
+    distorted = list(tfrecords.iter_examples(out, split + staff.DISTORTED_SUFFIX, "staff"))
+    for a, b in zip(clean, distorted):
+        assert list(a["tokens"]) == list(b["tokens"]) and a["sample_id"] == b["sample_id"]
+        ia, ib = (np.asarray(Image.open(io.BytesIO(x["image"]))) for x in (a, b))
+        assert ia.shape == ib.shape and not np.array_equal(ia, ib)
+    staff.write_distorted_split(out, split)  # deterministic: the same bytes again
+    again = list(tfrecords.iter_examples(out, split + staff.DISTORTED_SUFFIX, "staff"))
+    assert [x["image"] for x in again] == [x["image"] for x in distorted]

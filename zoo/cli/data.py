@@ -69,6 +69,23 @@ def build_cmd(dataset: str, limit: int | None, out: Path | None, workers: int, f
     click.echo(f"report: {out / 'build_report.json'}", err=True)
 
 
+@data.command("distort")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Staff dataset folder [default: <data dir>/staff].")
+@click.option("--split", default="test", show_default=True)
+@click.option("--seed", type=int, default=None, help="Distortion seed [default: the fixed Camera-PrIMuS seed].")
+def distort_cmd(data_dir: Path | None, split: str, seed: int | None) -> None:
+    """Write a Camera-PrIMuS-style distorted copy of a staff split (tfrecords/<split>_distorted)."""
+    from zoo.datasets import staff
+
+    data_dir = data_dir or paths.data_dir() / "staff"
+    try:
+        n = staff.write_distorted_split(data_dir, split, **({"seed": seed} if seed is not None else {}))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{n} distorted {split} examples → {data_dir / 'tfrecords' / (split + staff.DISTORTED_SUFFIX)}")
+
+
 @data.command("show")
 @click.argument("dataset", type=click.Choice(DATASETS))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,

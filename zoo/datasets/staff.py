@@ -125,3 +125,22 @@ def _vocabulary_report(records: list[dict[str, Any]]) -> dict[str, Any]:
         "out_of_primus_vocabulary": oov,
         "tokens_total": sum(counts.values()),
     }
+
+
+DISTORTED_SUFFIX = "_distorted"
+DISTORTION_SEED = 2018  # Camera-PrIMuS year; fixed so the distorted test split is the same everywhere
+
+
+def write_distorted_split(out_dir: Path, split: str = "test", seed: int = DISTORTION_SEED) -> int:
+    """A Camera-PrIMuS-style copy of a split (``tfrecords/<split>_distorted/``), deterministic per seed."""
+    from zoo.preprocessing.distortions import DistortionConfig, distort_png_bytes
+
+    config = DistortionConfig.camera()
+
+    def rows():
+        for i, ex in enumerate(tfrecords.iter_examples(out_dir, split, DATASET)):
+            row = {k: (v.tolist() if k == "tokens" else v) for k, v in ex.items()}
+            row["image"] = distort_png_bytes(bytes(ex["image"]), seed, config, index=i)
+            yield row
+
+    return tfrecords.write_split(out_dir, DATASET, split + DISTORTED_SUFFIX, rows())

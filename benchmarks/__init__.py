@@ -1,0 +1,1 @@
+"""Benchmarks: speed and accuracy targets live here, not in timed tests."""

@@ -188,6 +188,9 @@ def load(name: str, weights: str | Path | None = "pretrained", **overrides: Any)
 def _from_manifest(spec: ModelSpec, manifest: Manifest, overrides: dict[str, Any]) -> ZooModel:
     weights_path = manifest.verified_weights_path()
     config = {**spec.default_config, **manifest.config, **overrides}
+    vocabulary = manifest.vocabulary()
+    if vocabulary is not None:  # token models size their output layer from the shipped vocabulary
+        config["vocabulary"] = vocabulary
     model = spec.builder(**config)
     model.manifest = manifest
     if manifest.labels is not None:

@@ -39,6 +39,7 @@ def _register_subcommands() -> None:
     main.add_command(data_cli.data)
     main.add_command(models_cli.genre_cmd)
     main.add_command(models_cli.train_cmd)
+    main.add_command(models_cli.recognize_cmd)
 
 
 _register_subcommands()

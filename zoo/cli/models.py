@@ -10,7 +10,9 @@ import click
 
 from zoo import paths
 
-TRAINERS = {"genre-cnn": "zoo.training.genre"}
+# model name → (training module, dataset it trains on)
+TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("zoo.training.omr", "staff"),
+            "omr-crnn-bilstm": ("zoo.training.omr", "staff")}
 
 
 @click.command("genre")
@@ -49,24 +51,107 @@ def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_j
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Built dataset folder [default: <data dir>/<dataset>].")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder for weights and plots.")
-@click.option("--epochs", type=int, default=40, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Maximum epochs [genre: 40, omr: 100].")
+@click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget (omr models).")
+@click.option("--batch-size", type=int, default=None, help="[genre: 32, omr: 16]")
 @click.option("--warm-start", default=None, help="'pretrained' or a weights path to start from.")
+@click.option("--set", "overrides", multiple=True, help="Model config override KEY=VALUE (omr ablations, e.g. "
+              "--set fusion=false --set rnn=lstm).")
 @click.option("--ship", is_flag=True, help="Copy the trained weights + manifest into the package's pretrained folder.")
-def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int, batch_size: int,
-              warm_start: str | None, ship: bool) -> None:
+def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | None, minutes: float,
+              batch_size: int | None, warm_start: str | None, overrides: tuple[str, ...], ship: bool) -> None:
     """Train MODEL_NAME on its dataset; writes weights, manifest, history and plots under --out."""
     import importlib
 
-    trainer = importlib.import_module(TRAINERS[model_name])
-    summary = trainer.train(data_dir or paths.data_dir() / "genre", out, epochs=epochs, batch_size=batch_size,
-                            warm_start=warm_start)
-    click.echo(json.dumps({k: v for k, v in summary.items() if k != "results"} |
-                          {"test": {k: v for k, v in summary["results"]["test"].items() if k != "confusion"}},
-                          indent=2))
+    module, dataset = TRAINERS[model_name]
+    trainer = importlib.import_module(module)
+    data_dir = data_dir or paths.data_dir() / dataset
+    common = {k: v for k, v in {"batch_size": batch_size, "warm_start": warm_start}.items() if v is not None}
+    if dataset == "genre":
+        summary = trainer.train(data_dir, out, **common, **({"epochs": epochs} if epochs else {}))
+        summary = {k: v for k, v in summary.items() if k != "results"} | {
+            "test": {k: v for k, v in summary["results"]["test"].items() if k != "confusion"}}
+    else:
+        summary = trainer.train(model_name, data_dir, out, minutes=minutes, **common,
+                                **({"max_epochs": epochs} if epochs else {}), **_parse_overrides(overrides))
+    click.echo(json.dumps(summary, indent=2))
     if ship:
+        manifest = json.loads((out / "manifest.json").read_text())
         target = paths.SHIPPED_PRETRAINED_DIR / model_name
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("manifest.json", f"{model_name}.weights.h5"):
-            shutil.copy2(out / name, target / name)
+        for name in ["manifest.json", manifest["weights"]["file"], manifest.get("vocabulary_file")]:
+            if name:
+                shutil.copy2(out / name, target / name)
         click.echo(f"shipped: {target}", err=True)
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict:
+    parsed = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or not _:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        parsed[key] = json.loads(value.lower() if value.lower() in ("true", "false") else value) \
+            if value[:1] in "-0123456789[{" or value.lower() in ("true", "false") else value
+    return parsed
+
+
+@click.command("recognize")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", "model_name", default="omr-resnet-bisru", show_default=True)
+@click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
+@click.option("--beam", type=int, default=0, show_default=True, help="CTC beam width (0: greedy).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
+@click.option("--musicxml", type=click.Path(path_type=Path), default=None,
+              help="Write MusicXML: a file for one input, else a folder (one file per input).")
+@click.option("--midi", type=click.Path(path_type=Path), default=None, help="Write MIDI, like --musicxml.")
+def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, as_json: bool,
+                  musicxml: Path | None, midi: Path | None) -> None:
+    """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
+    import zoo
+    from zoo.models.omr import ImageInputError
+
+    try:
+        model = zoo.load(model_name, weights=weights)
+    except (KeyError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = 0
+    for path in images:
+        try:
+            staves = model.recognize_page(path, beam)
+        except ImageInputError as exc:
+            if "no staff lines" not in str(exc):
+                failed += 1
+                click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")
+                continue
+            staves = []
+        try:
+            if len(staves) <= 1:  # one staff, or staff lines too faint to split on (a photo): the whole image
+                staves = [model.predict(path, beam)]
+        except ImageInputError as exc:
+            failed += 1
+            click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")
+            continue
+        tokens = [t for s in staves for t in s["tokens"]]
+        _write_scores(model, tokens, path, musicxml, midi, len(images))
+        if as_json:
+            entry = {"file": str(path), **staves[0]} if len(staves) == 1 else {"file": str(path), "staves": staves}
+            click.echo(json.dumps(entry))
+        else:
+            for k, s in enumerate(staves):
+                label = f"{path}" + (f" [staff {k + 1}]" if len(staves) > 1 else "")
+                click.echo(f"{label} (confidence {s['confidence']:.3f}):\n" + "\t".join(s["tokens"]))
+    if failed:
+        sys.exit(1)
+
+
+def _write_scores(model, tokens: list[str], source: Path, musicxml: Path | None, midi: Path | None, n: int) -> None:
+    for target, fmt, suffix in ((musicxml, "musicxml", ".musicxml"), (midi, "midi", ".mid")):
+        if target is None:
+            continue
+        out = target if n == 1 and target.suffix else target / (source.stem + suffix)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            model.to_stream(tokens).write(fmt, fp=str(out))
+        except Exception as exc:  # music21 refuses some token soups a weak model can emit
+            click.echo(f"{source}: could not write {fmt}: {exc}", err=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from music21 import midi as m21midi
+from music21 import stream
+from music21 import tempo as tempo_marks
 
 from zoo.datasets import build, corpus, events, recipes, synth, tfrecords
 from zoo.datasets.build import ItemResult, WorkItem
@@ -79,7 +81,8 @@ def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path
     else:
         programs = [rng.choice(pool) for _ in range(n_parts)]
     tempo = rng.uniform(*options["tempo_range"])
-    midi_bytes = m21midi.translate.music21ObjectToMidiFile(piece.score).writestr()
+    score = _opening(piece.score, n_clips * options["clip_seconds"] * 1.5 + options["clip_seconds"])
+    midi_bytes = m21midi.translate.music21ObjectToMidiFile(score).writestr()
     midi_bytes = synth.scale_tempo(synth.set_programs(midi_bytes, programs), tempo)
     rate, clip_s = options["sample_rate"], options["clip_seconds"]
     samples = synth.render_midi(midi_bytes, sample_rate=rate, soundfont=options.get("soundfont"))
@@ -106,6 +109,23 @@ def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path
             "split": piece.split, "start_seconds": start, "programs": programs, "tempo_factor": round(tempo, 3),
             "events": events.encode_window(note_events, start, clip_s),
         })
+
+
+def _opening(score: stream.Score, seconds: float) -> stream.Score:
+    """The first measures of a long piece, enough for ``seconds`` of audio at its notated tempo.
+
+    A quartet movement needs minutes of MIDI export and synthesis for the few clips
+    taken from it; its opening serves as well and costs a fraction.
+    """
+    measures = list(score.parts[0].getElementsByClass(stream.Measure)) if score.parts else []
+    marks = score.recurse().getElementsByClass(tempo_marks.MetronomeMark)
+    bpm = marks.first().getQuarterBPM() if marks.first() is not None else 120.0
+    elapsed = 0.0
+    for k, m in enumerate(measures):
+        elapsed += m.duration.quarterLength * 60.0 / (bpm or 120.0)
+        if elapsed >= seconds and k + 1 < len(measures):
+            return score.measures(measures[0].number, measures[k].number)
+    return score
 
 
 def balance(records: list[dict[str, Any]], per_genre: int) -> list[dict[str, Any]]:

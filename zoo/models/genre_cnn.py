@@ -7,7 +7,6 @@ global pooling, so it takes any clip length; clips are 10 s (431 frames).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from zoo.models.inputs import read_bytes
 from zoo.preprocessing import audio
+from zoo.preprocessing.errors import plain_message
 from zoo.registry import ZooModel, register_model
 
 GENRES: tuple[str, ...] = ("chorale", "renaissance", "classical", "folk", "fiddle")
@@ -55,11 +56,11 @@ class GenreClassifier(ZooModel):
 
     def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
         """Audio → log-mel windows [W, 431, 128] (every 10 s of the recording, the last padded)."""
-        data = _read(raw)
+        data = read_bytes(raw, AudioInputError)
         try:
             samples, rate = audio.decode_audio(data)
         except tf.errors.InvalidArgumentError as exc:
-            raise AudioInputError(_first_line(exc.message)) from None
+            raise AudioInputError(plain_message(exc)) from None
         samples, rate = samples.numpy(), int(rate)
         seconds = len(samples) / rate
         if seconds < audio.MIN_SECONDS:
@@ -94,21 +95,6 @@ class GenreClassifier(ZooModel):
             return {"genre": tf.gather(labels, tf.argmax(scores, axis=-1)), "scores": scores}
 
         return {"serving_default": serving_default.get_concrete_function()}
-
-
-def _read(raw: bytes | str | Path) -> bytes:
-    if isinstance(raw, (bytes, bytearray)):
-        return bytes(raw)
-    if isinstance(raw, io.IOBase):
-        return raw.read()
-    path = Path(raw)
-    if not path.is_file():
-        raise AudioInputError(f"audio file not found: {path}")
-    return path.read_bytes()
-
-
-def _first_line(message: str) -> str:
-    return message.strip().split("\n")[0]
 
 
 @register_model(task="genre-classification", input_spec=INPUT_SPEC, default_config=DEFAULT_CONFIG)

@@ -1,0 +1,119 @@
+"""Quality metrics: symbol error rate (edit distance / reference length) with a breakdown by token type."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+CATEGORIES = ("pitch", "duration", "clef/key/time", "barline", "rest", "other")
+
+
+def token_category(token: str) -> str:
+    if token.startswith(("clef-", "keySignature-", "timeSignature-")):
+        return "clef/key/time"
+    if token == "barline":
+        return "barline"
+    if token.startswith(("rest-", "multirest-")):
+        return "rest"
+    if token.startswith(("note-", "gracenote-")):
+        return "pitch"
+    return "other"
+
+
+def _note_parts(token: str) -> tuple[str, str] | None:
+    if not token.startswith(("note-", "gracenote-")) or "_" not in token:
+        return None
+    kind_pitch, duration = token.split("_", 1)
+    return kind_pitch, duration
+
+
+def edit_ops(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, str | None, str | None]]:
+    """Levenshtein alignment as (op, ref token, hyp token), op in match/sub/del/ins.
+
+    Among alignments with the fewest edits, the one pairing tokens of the same kind is
+    chosen (cost = (edits, cross-kind substitutions)), so error types are counted sensibly.
+    """
+    n, m = len(ref), len(hyp)
+
+    def sub_cost(i: int, j: int) -> tuple[int, int]:
+        if ref[i] == hyp[j]:
+            return (0, 0)
+        return (1, int(token_category(ref[i]) != token_category(hyp[j])))
+
+    def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        return (a[0] + b[0], a[1] + b[1])
+
+    d = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        d[i][0] = (i, 0)
+    for j in range(1, m + 1):
+        d[0][j] = (j, 0)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(add(d[i - 1][j], (1, 0)), add(d[i][j - 1], (1, 0)),
+                          add(d[i - 1][j - 1], sub_cost(i - 1, j - 1)))
+    ops, i, j = [], n, m
+    while i or j:
+        if i and j and d[i][j] == add(d[i - 1][j - 1], sub_cost(i - 1, j - 1)):
+            ops.append(("match" if ref[i - 1] == hyp[j - 1] else "sub", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == add(d[i - 1][j], (1, 0)):
+            ops.append(("del", ref[i - 1], None))
+            i -= 1
+        else:
+            ops.append(("ins", None, hyp[j - 1]))
+            j -= 1
+    return ops[::-1]
+
+
+@dataclass
+class ErrorRates:
+    """Accumulates edit distances over a test set."""
+
+    errors: int = 0
+    reference_tokens: int = 0
+    sequences: int = 0
+    wrong_sequences: int = 0
+    by_category: Counter = field(default_factory=Counter)
+
+    def add(self, ref: Sequence[str], hyp: Sequence[str]) -> int:
+        ops = [op for op in edit_ops(ref, hyp) if op[0] != "match"]
+        self.errors += len(ops)
+        self.reference_tokens += len(ref)
+        self.sequences += 1
+        self.wrong_sequences += bool(ops)
+        for op, r, h in ops:
+            self.by_category.update(_categories(op, r, h))
+        return len(ops)
+
+    def extend(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> ErrorRates:
+        for ref, hyp in pairs:
+            self.add(ref, hyp)
+        return self
+
+    @property
+    def ser(self) -> float:
+        return self.errors / max(1, self.reference_tokens)
+
+    @property
+    def sequence_error_rate(self) -> float:
+        return self.wrong_sequences / max(1, self.sequences)
+
+    def summary(self) -> dict:
+        return {"ser": self.ser, "sequence_error_rate": self.sequence_error_rate, "errors": self.errors,
+                "reference_tokens": self.reference_tokens, "sequences": self.sequences,
+                "errors_by_type": {c: self.by_category.get(c, 0) for c in CATEGORIES}}
+
+
+def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:
+    """A note→note substitution counts as a pitch error, a duration error, or both."""
+    if op == "sub":
+        a, b = _note_parts(ref), _note_parts(hyp)
+        if a and b:
+            cats = (["pitch"] if a[0] != b[0] else []) + (["duration"] if a[1] != b[1] else [])
+            return cats or ["other"]
+    return [token_category(ref if ref is not None else hyp)]
+
+
+def symbol_error_rate(refs: Iterable[Sequence[str]], hyps: Iterable[Sequence[str]]) -> float:
+    return ErrorRates().extend(zip(refs, hyps)).ser

@@ -1,0 +1,181 @@
+"""Score recognition: a staff image → PrIMuS semantic tokens, trained with CTC.
+
+``omr-resnet-bisru`` is the seed paper's model: a residual CNN with LeakyReLU + BN,
+multiscale fusion of a shallow high-resolution map with the deep map, a
+bidirectional SRU and CTC. ``omr-crnn-bilstm`` is the Calvo-Zaragoza & Rizo (2018)
+CRNN baseline (plain conv blocks + BiLSTM). Ablations are config switches:
+``fusion=False`` drops the shallow branch, ``rnn="lstm"`` swaps BiSRU for BiLSTM.
+
+The network sees a height-normalized, ink-white staff [64, W, 1] and its true width;
+the time axis is the image width / 4, masked past each image's width.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.datasets import semantic
+from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
+from zoo.models import ctc
+from zoo.models.inputs import read_bytes
+from zoo.preprocessing import image as staff_image
+from zoo.preprocessing.errors import plain_message
+from zoo.registry import ZooModel, register_model
+
+TIME_REDUCTION = 4  # image columns per output frame
+POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))  # height /16, width /4
+INPUT_SPEC = {
+    "image": "PNG/JPEG bytes of one staff (colour is converted), any width up to "
+             f"{staff_image.MAX_WIDTH} px after height normalization",
+    "tensor": [staff_image.HEIGHT, None, 1],
+    "height": staff_image.HEIGHT,
+}
+COMMON = {"filters": [32, 64, 128, 128], "rnn_units": 128, "rnn_layers": 2, "dropout": 0.2,
+          "height": staff_image.HEIGHT, "leaky_alpha": 0.1}
+
+
+class ImageInputError(ValueError):
+    """An image that cannot be recognized (not an image, blank, too small or too large); the message says which."""
+
+
+def output_lengths(widths: tf.Tensor) -> tf.Tensor:
+    return tf.maximum(1, widths // TIME_REDUCTION)
+
+
+def build_network(vocab_size: int, backbone: str, fusion: bool, rnn: str, filters: Sequence[int], rnn_units: int,
+                  rnn_layers: int, dropout: float, height: int, leaky_alpha: float) -> tf.keras.Model:
+    image = tf.keras.Input((height, None, 1), name="image")
+    width = tf.keras.Input((), dtype=tf.int32, name="width")
+    x, shallow = image, None
+    for i, (f, pool) in enumerate(zip(filters, POOLS)):
+        if backbone == "resnet":
+            x = ResidualBlock(f, leaky_alpha=leaky_alpha, name=f"res{i}")(x)
+        else:
+            x = tf.keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+            x = tf.keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = tf.keras.layers.LeakyReLU(leaky_alpha)(x)
+        x = tf.keras.layers.MaxPool2D(pool, name=f"pool{i}")(x)
+        if i == 0:
+            shallow = x
+    seq = (MultiscaleFusion(2 * rnn_units, name="fusion")([shallow, x]) if fusion
+           else ColumnSequence(2 * rnn_units, name="columns")(x))
+    mask = tf.keras.layers.Lambda(
+        lambda args: tf.sequence_mask(output_lengths(args[1]), tf.shape(args[0])[1]), name="time_mask")([seq, width])
+    for i in range(rnn_layers):
+        seq = tf.keras.layers.Dropout(dropout)(seq)
+        if rnn == "sru":
+            seq = BidirectionalSRU(rnn_units, name=f"bisru{i}")(seq, mask=mask)
+        else:
+            seq = tf.keras.layers.Bidirectional(tf.keras.layers.LSTM(rnn_units, return_sequences=True),
+                                                name=f"bilstm{i}")(seq, mask=mask)
+    seq = tf.keras.layers.Dropout(dropout)(seq)
+    logits = tf.keras.layers.Dense(vocab_size + 1, name="logits")(seq)  # last class = CTC blank
+    return tf.keras.Model({"image": image, "width": width}, logits, name=f"omr_{backbone}_{rnn}")
+
+
+class ScoreRecognizer(ZooModel):
+    """Recognizes staves (and pages of single-staff systems) as PrIMuS semantic tokens."""
+
+    def __init__(self, name: str, keras_model: tf.keras.Model, config: dict[str, Any], vocabulary: list[str]):
+        super().__init__(name, keras_model, config, labels=None)
+        self.vocabulary = list(vocabulary)
+
+    def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
+        """Image bytes/path → normalized ink-white staff [64, W, 1]."""
+        data = read_bytes(raw, ImageInputError)
+        try:
+            return staff_image.png_to_staff(data, self.config["height"]).numpy()
+        except tf.errors.InvalidArgumentError as exc:
+            raise ImageInputError(plain_message(exc)) from None
+
+    def probabilities(self, staves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax over tokens+blank for a batch of normalized staves, and each one's frame count."""
+        widths = np.array([s.shape[1] for s in staves], np.int32)
+        batch = np.zeros((len(staves), staves[0].shape[0], widths.max(), 1), np.float32)
+        for i, s in enumerate(staves):
+            batch[i, :, : s.shape[1]] = s
+        logits = self.keras_model({"image": batch, "width": widths}, training=False)
+        return tf.nn.softmax(logits).numpy(), output_lengths(widths).numpy()
+
+    def decode(self, probs: np.ndarray, length: int, beam: int = 0) -> dict[str, Any]:
+        result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
+        return {"tokens": [self.vocabulary[i] for i in result.ids], "confidence": round(result.confidence, 6),
+                "token_confidences": [round(c, 4) for c in result.confidences]}
+
+    def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0) -> list[dict[str, Any]]:
+        probs, lengths = self.probabilities(staves)
+        return [self.decode(p, int(n), beam) for p, n in zip(probs, lengths)]
+
+    def predict(self, inputs: Any, beam: int = 0) -> dict[str, Any] | list[dict[str, Any]]:
+        """``{"tokens": [...], "confidence": c, "token_confidences": [...]}`` per staff image."""
+        if isinstance(inputs, (list, tuple)):
+            return [self.predict(x, beam) for x in inputs]
+        return self.recognize_staves([self.preprocess(inputs)], beam)[0]
+
+    def recognize_page(self, raw: bytes | str | Path, beam: int = 0) -> list[dict[str, Any]]:
+        """A page of single-staff systems → one result per staff, top to bottom."""
+        from zoo.preprocessing import pages
+
+        data = read_bytes(raw, ImageInputError)
+        try:
+            crops = pages.split_staves(data)
+        except ValueError as exc:
+            raise ImageInputError(str(exc)) from None
+        staves = [self.preprocess(c) for c in crops]
+        return self.recognize_staves(staves, beam) if staves else []
+
+    @staticmethod
+    def to_stream(tokens: Sequence[str]):
+        """Recognized tokens → music21 Part (write it as MusicXML or MIDI)."""
+        return semantic.tokens_to_stream(list(tokens))
+
+    def serving_signatures(self) -> dict[str, Any]:
+        """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph."""
+        model, vocab = self.keras_model, tf.constant(self.vocabulary + [""])
+        height = self.config["height"]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
+        def serving_default(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            def one(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                staff = staff_image.png_to_staff(data, height)
+                width = tf.shape(staff)[1]
+                return tf.pad(staff, [[0, 0], [0, staff_image.MAX_WIDTH - width], [0, 0]]), width
+
+            padded, widths = tf.map_fn(one, images, fn_output_signature=(
+                tf.TensorSpec([height, staff_image.MAX_WIDTH, 1], tf.float32), tf.TensorSpec([], tf.int32)))
+            batch = padded[:, :, : tf.reduce_max(widths)]
+            logits = model({"image": batch, "width": widths}, training=False)
+            lengths = output_lengths(widths)
+            decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(logits, [1, 0, 2]), lengths, blank_index=-1)
+            blank = len(self.vocabulary)
+            ids = tf.sparse.to_dense(decoded[0], default_value=blank)
+            best = tf.reduce_max(tf.nn.softmax(logits), -1)
+            mask = tf.sequence_mask(lengths, tf.shape(best)[1], tf.float32)
+            confidence = tf.exp(tf.reduce_sum(tf.math.log(best + 1e-12) * mask, 1) / tf.cast(lengths, tf.float32))
+            return {"tokens": tf.gather(vocab, ids), "confidence": confidence,
+                    "lengths": tf.reduce_sum(tf.cast(ids < blank, tf.int32), axis=1)}
+
+        return {"serving_default": serving_default.get_concrete_function()}
+
+
+def _builder(name: str, backbone: str, rnn: str, fusion: bool):
+    def build(vocabulary: Sequence[str] | None = None, **config: Any) -> ScoreRecognizer:
+        cfg = {**COMMON, "backbone": backbone, "rnn": rnn, "fusion": fusion, **config}
+        vocab = list(vocabulary) if vocabulary is not None else semantic.load_vocabulary()
+        net = build_network(len(vocab), cfg["backbone"], cfg["fusion"], cfg["rnn"], cfg["filters"], cfg["rnn_units"],
+                            cfg["rnn_layers"], cfg["dropout"], cfg["height"], cfg["leaky_alpha"])
+        return ScoreRecognizer(name, net, cfg, vocab)
+
+    return build
+
+
+register_model("omr-resnet-bisru", task="score-recognition", input_spec=INPUT_SPEC,
+               description="Residual CNN + multiscale fusion + BiSRU + CTC → PrIMuS semantic tokens")(
+    _builder("omr-resnet-bisru", "resnet", "sru", True))
+register_model("omr-crnn-bilstm", task="score-recognition", input_spec=INPUT_SPEC,
+               description="CRNN baseline (Calvo-Zaragoza & Rizo 2018): conv blocks + BiLSTM + CTC")(
+    _builder("omr-crnn-bilstm", "plain", "lstm", False))

@@ -1,0 +1,66 @@
+"""Split an engraved page of single-staff systems into staves (horizontal projection profiles).
+
+Staff lines are the rows whose ink runs across most of the page; runs of five
+evenly spaced lines form a staff, and the page is cut half-way between staves so
+that ledger-line notes, clefs and fermatas stay with their own staff.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+LINE_FILL = 0.5  # a staff-line row has ink over at least this fraction of the widest row
+
+
+def _gray(data: bytes) -> np.ndarray:
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"not an image: {exc}") from None
+
+
+def staff_line_rows(ink: np.ndarray) -> list[float]:
+    """Centres of the runs of rows that look like staff lines."""
+    profile = ink.sum(axis=1).astype(float)
+    if profile.max() == 0:
+        return []
+    rows = np.flatnonzero(profile >= LINE_FILL * profile.max())
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    return [float(r.mean()) for r in runs if len(r)]
+
+
+def group_staves(lines: list[float]) -> list[tuple[float, float]]:
+    """(top line, bottom line) of each run of lines spaced like one staff."""
+    if len(lines) < 2:
+        return []
+    gaps = np.diff(lines)
+    space = float(np.median(gaps))
+    staves, start = [], 0
+    for i, gap in enumerate(gaps, start=1):
+        if gap > 2.0 * space:
+            staves.append((lines[start], lines[i - 1]))
+            start = i
+    staves.append((lines[start], lines[-1]))
+    return [(a, b) for a, b in staves if b - a >= 2.5 * space]  # at least ~4 lines
+
+
+def split_staves(data: bytes) -> list[bytes]:
+    """PNG crops of every staff on the page, top to bottom (a single staff gives itself back)."""
+    gray = _gray(data)
+    ink = gray < 128
+    staves = group_staves(staff_line_rows(ink))
+    if not staves:
+        raise ValueError("no staff lines found in the image")
+    cuts = [0] + [int((staves[k][1] + staves[k + 1][0]) / 2) for k in range(len(staves) - 1)] + [gray.shape[0]]
+    crops = []
+    for top, bottom in zip(cuts[:-1], cuts[1:]):
+        band = gray[top:bottom]
+        cols = np.flatnonzero((band < 128).any(axis=0))
+        rows = np.flatnonzero((band < 128).any(axis=1))
+        band = band[max(0, rows[0] - 2): rows[-1] + 3, max(0, cols[0] - 2): cols[-1] + 3]
+        buf = io.BytesIO()
+        Image.fromarray(band).save(buf, format="PNG")
+        crops.append(buf.getvalue())
+    return crops

@@ -1,0 +1,185 @@
+"""Train and evaluate the score-recognition models (CTC) on the staff dataset's TFRecords.
+
+Training stops at a wall-time budget (so models can be compared at equal budget),
+at ``max_epochs``, or early when validation SER stops improving; the best
+weights by validation SER are kept. Camera-like distortions augment a share of
+the training images. TensorBoard logs, history JSON and training curves are written.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from zoo.datasets import semantic, tfrecords
+from zoo.metrics import ErrorRates
+from zoo.models.omr import ScoreRecognizer, output_lengths
+from zoo.preprocessing import image as staff_image
+from zoo.preprocessing.distortions import DistortionConfig, distort
+from zoo.pretrained import write_manifest
+from zoo.training import plots
+
+BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
+
+
+def training_vocabulary(data_dir: Path) -> list[str]:
+    """The PrIMuS vocabulary, then (sorted) every other token of the training split."""
+    vocab = semantic.load_vocabulary()
+    known = set(vocab)
+    extra = set()
+    for ex in tfrecords.make_dataset(data_dir, "train", "staff").map(lambda e: e["tokens"]).as_numpy_iterator():
+        extra.update(t.decode() for t in ex if t.decode() not in known)
+    return vocab + sorted(extra)
+
+
+def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
+                 augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0) -> tf.data.Dataset:
+    """(inputs {image, width}, labels, label lengths) batches, bucketed by width."""
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
+    config = DistortionConfig()
+
+    def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
+        paper = staff_image.decode_image(ex["image"])
+        if augment_probability > 0:
+            seed2 = tf.stack([tf.cast(seed, tf.int64), index])
+            coin = tf.random.stateless_uniform([], seed2 + 7)
+            paper = tf.cond(coin < augment_probability, lambda: distort(paper, seed2, config), lambda: paper)
+        staff = staff_image.normalize(paper, height)
+        labels = table.lookup(ex["tokens"])
+        return {"image": staff, "width": tf.shape(staff)[1]}, labels
+
+    def usable(inputs, labels):
+        # CTC needs at least one frame per label (more when labels repeat) and only known tokens
+        return tf.logical_and(tf.reduce_all(labels >= 0),
+                              output_lengths(inputs["width"]) >= 2 * tf.shape(labels)[0])
+
+    ds = tfrecords.make_dataset(data_dir, split, "staff", shuffle=shuffle, seed=seed).enumerate()
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).filter(usable)
+    ds = ds.bucket_by_sequence_length(
+        lambda inputs, labels: inputs["width"], BUCKET_WIDTHS, [batch_size] * (len(BUCKET_WIDTHS) + 1),
+        padded_shapes=({"image": [height, None, 1], "width": []}, [None]),
+        padding_values=({"image": 0.0, "width": 0}, tf.constant(-1, tf.int64)), drop_remainder=False)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tensor:
+    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
+    loss = tf.nn.ctc_loss(tf.cast(tf.maximum(labels, 0), tf.int32), logits, label_length, output_lengths(widths),
+                          logits_time_major=False, blank_index=-1)
+    return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
+
+
+def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
+             batch_size: int = 16) -> dict[str, Any]:
+    """SER, sequence error rate and errors by token type on a split (greedy or beam decoding)."""
+    rates = ErrorRates()
+    height = model.config["height"]
+    ds = tfrecords.make_dataset(data_dir, split, "staff").map(
+        lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
+    if limit:
+        ds = ds.take(limit)
+    staves, refs = [], []
+
+    def flush():
+        for result, ref in zip(model.recognize_staves(staves, beam), refs):
+            rates.add(ref, result["tokens"])
+        staves.clear()
+        refs.clear()
+
+    for staff, tokens in ds.as_numpy_iterator():
+        staves.append(staff)
+        refs.append([t.decode() for t in tokens])
+        if len(staves) == batch_size:
+            flush()
+    if staves:
+        flush()
+    return rates.summary()
+
+
+def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0, max_epochs: int = 100,
+          steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3, patience: int = 4,
+          augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
+          verbose: int = 1, **overrides: Any) -> dict[str, Any]:
+    """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest."""
+    tf.keras.utils.set_random_seed(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocabulary = training_vocabulary(data_dir)
+    if warm_start:
+        model = zoo.load(model_name, weights=warm_start, **overrides)
+        if model.vocabulary != vocabulary:
+            raise ValueError("warm start needs the same vocabulary as the training data")
+    else:
+        model = zoo.create_model(model_name, vocabulary=vocabulary, **overrides)
+    net = model.keras_model
+    height = model.config["height"]
+    optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
+    train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
+                            shuffle=4096, seed=seed).repeat()
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs, labels):
+        with tf.GradientTape() as tape:
+            logits = net(inputs, training=True)
+            loss = ctc_loss(labels, logits, inputs["width"])
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
+    weights = out_dir / f"{model_name}.weights.h5"
+    history: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}
+    best, bad_epochs, start, images = float("inf"), 0, time.perf_counter(), 0
+    iterator = iter(train_ds)
+    for epoch in range(1, max_epochs + 1):
+        bar = tf.keras.utils.Progbar(steps_per_epoch, verbose=verbose, stateful_metrics=["loss"])
+        losses = []
+        for step in range(steps_per_epoch):
+            inputs, labels = next(iterator)
+            losses.append(float(train_step(inputs, labels)))
+            images += int(tf.shape(labels)[0])
+            bar.update(step + 1, [("loss", float(np.mean(losses[-50:])))])
+            if time.perf_counter() - start > minutes * 60:
+                break
+        val = evaluate(model, data_dir, "validation", limit=val_samples)
+        elapsed = time.perf_counter() - start
+        history["loss"].append(float(np.mean(losses)))
+        history["val_ser"].append(val["ser"])
+        history["seconds"].append(round(elapsed, 1))
+        with writer.as_default():
+            tf.summary.scalar("loss", history["loss"][-1], step=epoch)
+            tf.summary.scalar("val_ser", val["ser"], step=epoch)
+        print(f"epoch {epoch}: loss {history['loss'][-1]:.4f}  val SER {val['ser']:.4f}  ({elapsed / 60:.1f} min)",
+              flush=True)
+        if val["ser"] < best:
+            best, bad_epochs = val["ser"], 0
+            net.save_weights(str(weights))
+        else:
+            bad_epochs += 1
+        if bad_epochs >= patience or elapsed > minutes * 60:
+            break
+    train_seconds = time.perf_counter() - start
+    net.load_weights(str(weights))
+    (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    plots.training_curves({"loss": history["loss"], "val_ser": history["val_ser"]}, out_dir / "training_curves.png",
+                          model_name)
+    config = {k: v for k, v in model.config.items()}
+    write_manifest(
+        out_dir, model_name, weights.name, config=config, vocabulary_file="vocabulary.txt",
+        input_spec=zoo.get_spec(model_name).input_spec,
+        preprocessing={"function": "zoo.preprocessing.image.png_to_staff", "height": height,
+                       "ink": "white on black (1 - gray)", "time_reduction": 4},
+        training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": str(data_dir)},
+        metrics={"validation_ser": round(best, 5)},
+        training={"train_seconds": round(train_seconds, 1), "epochs": len(history["loss"]), "images_seen": images,
+                  "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
+                  "budget_minutes": minutes, "augment_probability": augment_probability, "seed": seed},
+    )
+    return {"model": model_name, "best_val_ser": best, "train_seconds": train_seconds, "images_seen": images,
+            "epochs": len(history["loss"]), "out_dir": str(out_dir)}

@@ -37,3 +37,15 @@ def genre_build(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("genre")
     return out, genre.build_dataset(out, limit=10, workers=2)
+
+
+STAFF_LIMIT = 36
+
+
+@pytest.fixture(scope="session")
+def staff_build(tmp_path_factory):
+    """A real, small staff build (36 engraved incipits), shared by the dataset and OMR tests."""
+    from zoo.datasets import staff
+
+    out = tmp_path_factory.mktemp("staff")
+    return out, staff.build_dataset(out, limit=STAFF_LIMIT, workers=2)

@@ -8,18 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import STAFF_LIMIT as LIMIT
 from PIL import Image
 
 from zoo.datasets import build, corpus, primus, semantic, staff, tfrecords
-
-LIMIT = 36
-
-
-@pytest.fixture(scope="module")
-def staff_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("staff")
-    report = staff.build_dataset(out, limit=LIMIT, workers=2)
-    return out, report
 
 
 def test_split_contract():

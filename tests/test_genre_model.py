@@ -58,7 +58,7 @@ def test_bad_audio_is_a_clear_error(model, data, message):
 
 
 def test_missing_file_is_a_clear_error(model, tmp_path):
-    with pytest.raises(AudioInputError, match="not found"):
+    with pytest.raises(AudioInputError, match="file not found"):
         model.predict(tmp_path / "nope.wav")
 
 

@@ -35,11 +35,13 @@ def models_cmd(pattern: str | None, as_json: bool) -> None:
 def _register_subcommands() -> None:
     from zoo.cli import data as data_cli
     from zoo.cli import models as models_cli
+    from zoo.cli import pipeline as pipeline_cli
 
     main.add_command(data_cli.data)
     main.add_command(models_cli.genre_cmd)
     main.add_command(models_cli.train_cmd)
     main.add_command(models_cli.recognize_cmd)
+    main.add_command(pipeline_cli.pipeline)
 
 
 _register_subcommands()

@@ -144,6 +144,7 @@ def balance(records: list[dict[str, Any]], per_genre: int) -> list[dict[str, Any
 def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, soundfont: str | None = None,
                   recipe: str | Path = "genres") -> dict[str, Any]:
     """Build (or resume) the genre dataset under ``out_dir``; returns the build report."""
+    out_dir = Path(out_dir)
     options = recipes.load_recipe("genres" if recipe == DATASET else recipe)
     options["soundfont"] = soundfont
     synth.soundfont_path(soundfont)  # fail now, with the apt hint, not in every worker

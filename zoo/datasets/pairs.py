@@ -170,6 +170,7 @@ def _pairs_of_piece(piece: corpus.Piece, genre_name: str, out_dir: Path, options
 def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, fonts: list[str] | None = None,
                   soundfont: str | None = None, recipe: str | Path = DATASET) -> dict[str, Any]:
     """Build (or resume) the pairs dataset under ``out_dir``; returns the build report."""
+    out_dir = Path(out_dir)
     options = recipes.load_recipe(recipe)
     options["soundfont"] = soundfont
     if fonts:

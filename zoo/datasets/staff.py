@@ -85,6 +85,7 @@ def build_dataset(
     recipe: str | Path = DATASET,
 ) -> dict[str, Any]:
     """Build (or resume) the staff dataset under ``out_dir``; returns the build report."""
+    out_dir = Path(out_dir)
     options = recipes.load_recipe(recipe)
     if fonts:
         unknown = set(fonts) - set(engrave.FONTS)

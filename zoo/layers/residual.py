@@ -28,17 +28,26 @@ class ResidualBlock(tf.keras.layers.Layer):
         self.kernel_size = _pair(kernel_size)
         self.strides = _pair(strides)
         self.leaky_alpha = float(leaky_alpha)
-        conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal")  # BN supplies the bias
-        self.conv1 = tf.keras.layers.Conv2D(self.filters, self.kernel_size, self.strides, name="conv1", **conv)
+        self.conv1 = self._conv(self.kernel_size, self.strides, "conv1")
         self.bn1 = tf.keras.layers.BatchNormalization(name="bn1")
-        self.conv2 = tf.keras.layers.Conv2D(self.filters, self.kernel_size, name="conv2", **conv)
+        self.conv2 = self._conv(self.kernel_size, 1, "conv2")
         self.bn2 = tf.keras.layers.BatchNormalization(name="bn2")
-        self.shortcut_conv = tf.keras.layers.Conv2D(self.filters, 1, self.strides, name="shortcut_conv", **conv)
-        self.shortcut_bn = tf.keras.layers.BatchNormalization(name="shortcut_bn")
-        self.projects = None  # decided in build, from the input channels
+        self.shortcut_conv = self.shortcut_bn = None  # the projection, if build finds the shapes change
+
+    def _conv(self, kernel_size, strides, name: str) -> tf.keras.layers.Conv2D:
+        """Same-padded conv without bias (the BN after it supplies one)."""
+        return tf.keras.layers.Conv2D(self.filters, kernel_size, strides, padding="same", use_bias=False,
+                                      kernel_initializer="he_normal", name=name)
+
+    @property
+    def projects(self) -> bool:
+        """Whether the shortcut is a 1×1 conv + BN projection (known once built)."""
+        return self.shortcut_conv is not None
 
     def build(self, input_shape):
-        self.projects = int(input_shape[-1]) != self.filters or self.strides != (1, 1)
+        if int(input_shape[-1]) != self.filters or self.strides != (1, 1):
+            self.shortcut_conv = self._conv(1, self.strides, "shortcut_conv")
+            self.shortcut_bn = tf.keras.layers.BatchNormalization(name="shortcut_bn")
         super().build(input_shape)
 
     def call(self, inputs, training=None):

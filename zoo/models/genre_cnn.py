@@ -81,18 +81,21 @@ class GenreClassifier(ZooModel):
         return {"genre": self.labels[int(scores.argmax())],
                 "scores": {g: round(float(p), 6) for g, p in zip(self.labels, scores)}}
 
+    def serving_outputs(self, scores: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The served outputs for class probabilities: ``{genre: string[B], scores: float[B, 5]}``."""
+        return {"genre": tf.gather(tf.constant(self.labels), tf.argmax(scores, axis=-1)), "scores": scores}
+
     def serving_signatures(self, formats: Sequence[str] = ("wav",)) -> dict[str, Any]:
         """``serving_default(audio: string[batch]) → {genre, scores}``: all preprocessing in the graph.
 
         WAV only by default, so that the SavedModel loads in stock TF Serving (tensorflow-io ops are not in it).
         """
-        model, labels = self.keras_model, tf.constant(self.labels)
+        model = self.keras_model
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
         def serving_default(audio_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
             mels = audio.audio_bytes_to_log_mel(audio_bytes, audio.CLIP_SECONDS, formats)
-            scores = model(mels, training=False)
-            return {"genre": tf.gather(labels, tf.argmax(scores, axis=-1)), "scores": scores}
+            return self.serving_outputs(model(mels, training=False))
 
         return {"serving_default": serving_default.get_concrete_function()}
 

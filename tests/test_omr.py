@@ -1,0 +1,140 @@
+"""Score recognition: models, decoding, metrics, bad input, pages, serving signature, training, CLI."""
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import zoo
+from zoo.datasets import semantic
+from zoo.metrics import ErrorRates, edit_ops
+from zoo.models import ctc
+from zoo.models.omr import ImageInputError
+
+FIXTURE_PNG = "000051652-1_2_1.png"
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return zoo.create_model("omr-resnet-bisru")
+
+
+def _png(array: np.ndarray, mode: str = "L") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8), mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])
+def test_models_map_width_to_time(name):
+    model = zoo.create_model(name)
+    assert len(model.vocabulary) == len(semantic.load_vocabulary())
+    x = {"image": tf.zeros([2, 64, 400, 1]), "width": tf.constant([400, 240])}
+    assert model.keras_model(x).shape == (2, 100, len(model.vocabulary) + 1)
+
+
+def test_ablations_are_config_switches():
+    no_fusion = zoo.create_model("omr-resnet-bisru", fusion=False)
+    lstm = zoo.create_model("omr-resnet-bisru", rnn="lstm")
+    assert "fusion" not in [layer.name for layer in no_fusion.keras_model.layers]
+    assert any("bilstm" in layer.name for layer in lstm.keras_model.layers)
+
+
+def test_predict_on_the_primus_fixture(recognizer, primus_fixture):
+    result = recognizer.predict(primus_fixture / FIXTURE_PNG)
+    assert set(result) == {"tokens", "confidence", "token_confidences"}
+    assert all(t in recognizer.vocabulary for t in result["tokens"])
+    assert 0.0 <= result["confidence"] <= 1.0
+    assert len(result["token_confidences"]) == len(result["tokens"])
+
+
+def test_colour_photo_is_converted(recognizer, primus_fixture):
+    gray = np.asarray(Image.open(primus_fixture / FIXTURE_PNG).convert("L"))
+    rgb = np.stack([gray, (gray * 0.9).astype(np.uint8), gray], -1)
+    staff = recognizer.preprocess(_png(rgb, "RGB"))
+    assert staff.shape[0] == 64 and staff.shape[2] == 1
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "image bytes are empty"),
+    (b"definitely not an image", "Unknown image file format"),
+    (_png(np.full((100, 400), 255)), "image is blank"),
+    (_png(np.zeros((8, 8))), "at least 16x16"),
+    (_png(np.tile(np.array([[0, 255]]), (20, 3000))), "at most 4096 px"),
+])
+def test_bad_images_get_clear_errors(recognizer, data, message):
+    with pytest.raises(ImageInputError, match=message):
+        recognizer.predict(data)
+
+
+def test_page_is_split_into_staves(recognizer, primus_fixture):
+    staff = np.asarray(Image.open(primus_fixture / FIXTURE_PNG).convert("L"))
+    page = np.full((3 * staff.shape[0] + 120, staff.shape[1] + 40), 255, np.uint8)
+    for k in range(3):
+        top = 20 + k * (staff.shape[0] + 40)
+        page[top: top + staff.shape[0], 20: 20 + staff.shape[1]] = staff
+    results = recognizer.recognize_page(_png(page))
+    assert len(results) == 3
+    assert results[0]["tokens"] == results[1]["tokens"] == results[2]["tokens"]
+
+
+def test_serving_signature_takes_png_bytes(recognizer, primus_fixture):
+    data = (primus_fixture / FIXTURE_PNG).read_bytes()
+    out = recognizer.serving_signatures()["serving_default"](tf.constant([data, data]))
+    assert out["tokens"].shape[0] == 2 and out["confidence"].shape == (2,)
+    n = int(out["lengths"][0])
+    assert [t.decode() for t in out["tokens"][0].numpy()[:n]] == recognizer.predict(data)["tokens"]
+
+
+def test_ctc_greedy_and_beam_decoding():
+    probs = np.full((6, 4), 0.01)
+    for t, k in enumerate([0, 0, 3, 1, 3, 1]):  # class 3 is the blank
+        probs[t, k] = 0.97
+    assert ctc.greedy(probs, 6).ids == [0, 1, 1]
+    assert ctc.beam(probs, 6, 4).ids == [0, 1, 1]
+    assert ctc.greedy(probs, 6).confidence == pytest.approx(0.97)
+
+
+def test_symbol_error_rate_and_breakdown():
+    ops = edit_ops(["clef-G2", "note-A4_quarter", "barline"], ["clef-G2", "note-B4_eighth", "barline", "barline"])
+    assert [op for op, _, _ in ops] == ["match", "sub", "ins", "match"]
+    rates = ErrorRates()
+    rates.add(["clef-G2", "note-A4_quarter", "barline"], ["clef-G2", "note-B4_eighth", "barline", "barline"])
+    rates.add(["barline"], ["barline"])
+    s = rates.summary()
+    assert s["ser"] == pytest.approx(2 / 4) and s["sequence_error_rate"] == 0.5
+    assert s["errors_by_type"]["pitch"] == 1 and s["errors_by_type"]["duration"] == 1
+    assert s["errors_by_type"]["barline"] == 1
+
+
+def test_short_training_run_and_reload(staff_build, tmp_path):
+    from zoo.training import omr as train_omr
+
+    data, _ = staff_build
+    summary = train_omr.train("omr-resnet-bisru", data, tmp_path / "run", minutes=5, max_epochs=1, steps_per_epoch=3,
+                              batch_size=4, val_samples=4, verbose=0)
+    run = Path(summary["out_dir"])
+    for name in ("manifest.json", "omr-resnet-bisru.weights.h5", "vocabulary.txt", "training_curves.png"):
+        assert (run / name).is_file(), name
+    loaded = zoo.load("omr-resnet-bisru", weights=run)
+    assert loaded.vocabulary == (run / "vocabulary.txt").read_text().splitlines()
+    assert summary["images_seen"] > 0
+
+
+def test_cli_recognize_json_and_musicxml(recognizer, primus_fixture, tmp_path):
+    weights = tmp_path / "w.h5"
+    recognizer.keras_model.save_weights(str(weights))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    scorezoo = Path(sys.executable).with_name("scorezoo")
+    result = subprocess.run([str(scorezoo), "recognize", str(bad), str(primus_fixture / FIXTURE_PNG), "--weights",
+                             str(weights), "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["file"] == str(bad) and "error" in lines[0]
+    assert lines[1]["file"].endswith(FIXTURE_PNG) and isinstance(lines[1]["tokens"], list)

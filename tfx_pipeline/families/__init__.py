@@ -1,0 +1,29 @@
+"""What differs between model families in the pipeline: one small :class:`FamilySpec` each, in :data:`FAMILIES`.
+
+Adding a family = a model module in ``zoo/models/``, a module with ``preprocessing_fn`` and ``run_fn`` beside
+``tfx_pipeline/genre_module.py``, a reviewed schema under ``tfx_pipeline/schemas/<family>/`` and a spec here.
+"""
+from __future__ import annotations
+
+import difflib
+
+from tfx_pipeline.families.base import (
+    EXAMPLES_SIGNATURE,
+    SERVING_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+    FamilySpec,
+)
+from tfx_pipeline.families.genre import GENRE
+
+__all__ = ["EXAMPLES_SIGNATURE", "FAMILIES", "SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "FamilySpec", "get_family"]
+
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (GENRE,)}
+
+
+def get_family(name: str) -> FamilySpec:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, FAMILIES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"Unknown pipeline family {name!r}.{hint} Families: {', '.join(sorted(FAMILIES))}") from None

@@ -1,0 +1,144 @@
+"""The genre family's Transform and Trainer code: ``preprocessing_fn`` and ``run_fn`` (TFX module file).
+
+* ``preprocessing_fn``: WAV bytes → log-mel with the zoo's front end (``zoo.preprocessing.audio``, the function the
+  zoo model and its serving signature use), the genre string → its index in the model's fixed label list.
+* ``run_fn``: ``zoo.create_model("genre-cnn")`` (or ``zoo.load`` for a warm start), a few epochs on the transformed
+  examples, and a SavedModel with three signatures:
+
+  - ``serving_default(audio: string[None]) → {genre, scores}``: the zoo model's own serving signature (raw WAV).
+  - ``serving_examples(examples: string[None]) → {genre, scores}``: serialized tf.Examples through the Transform
+    graph, then the model; what the Evaluator (TFMA) scores.
+  - ``transform_features(examples: string[None]) → transformed features``: gives TFMA the integer label.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2 before TensorFlow loads, also in a fresh worker
+
+from typing import Any  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+from tfx import v1 as tfx  # noqa: E402
+from tfx_bsl.public import tfxio  # noqa: E402
+
+import zoo  # noqa: E402
+from tfx_pipeline.families import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE  # noqa: E402
+from tfx_pipeline.families.genre import GENRE as FAMILY  # noqa: E402
+from zoo.preprocessing import audio  # noqa: E402
+from zoo.pretrained import WeightsError  # noqa: E402
+from zoo.training.genre import augment  # noqa: E402
+
+LOG_MEL_KEY = "log_mel"  # transformed feature = the Keras model's input name
+PASSTHROUGH_KEYS = ("piece_id",)  # kept in the transformed examples (piece-level evaluation)
+DEFAULT_FORMATS = ("wav",)  # decoders in the graph: WAV only keeps tensorflow-io ops out (stock TF Serving)
+SHUFFLE_BUFFER = 512  # transformed examples are 427 × 128 floats (~220 kB): 512 of them ~110 MB of memory
+
+
+def _column(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """A [batch] tensor of a one-value-per-example feature, whether the schema made it [B], [B, 1] or sparse."""
+    if isinstance(x, tf.SparseTensor):
+        x = tf.sparse.to_dense(x)
+    return tf.reshape(x, [-1])
+
+
+def label_index(genres: tf.Tensor, labels: tuple[str, ...] = FAMILY.labels) -> tf.Tensor:
+    """int64 index of each genre string in ``labels`` (the model's output order), -1 for an unknown one.
+
+    A fixed list, not ``tft.compute_and_apply_vocabulary``: the served labels are the zoo model's, whatever the
+    data holds. Unknown labels never reach training: the schema's string domain stops them at validation.
+    """
+    matches = tf.equal(tf.expand_dims(genres, -1), tf.constant(labels))
+    index = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int64)
+    return tf.where(tf.reduce_any(matches, axis=-1), index, tf.constant(-1, tf.int64))
+
+
+def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | None = None) -> dict[str, tf.Tensor]:
+    """Raw features (batch) → ``log_mel`` [B, 427, 128], ``label`` [B] and the pass-through ids."""
+    formats = tuple((custom_config or {}).get("formats") or DEFAULT_FORMATS)
+    outputs = {LOG_MEL_KEY: audio.audio_bytes_to_log_mel(_column(inputs["audio"]), audio.CLIP_SECONDS, formats)}
+    if FAMILY.label_key in inputs:
+        outputs[FAMILY.transformed_label_key] = label_index(_column(inputs[FAMILY.label_key]))
+    for key in PASSTHROUGH_KEYS:
+        if key in inputs:
+            outputs[key] = _column(inputs[key])
+    return outputs
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+
+def _dataset(files: list[str], data_accessor: tfx.components.DataAccessor, tft_output: tft.TFTransformOutput,
+             batch_size: int, training: bool) -> tf.data.Dataset:
+    """(log_mel [B, frames, 128], label [B]) batches of transformed examples, repeated; augmented for training."""
+    ds = data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=FAMILY.transformed_label_key,
+                                       shuffle=training, shuffle_buffer_size=SHUFFLE_BUFFER),
+        tft_output.transformed_metadata.schema,
+    ).map(lambda features, label: (features[LOG_MEL_KEY], _column(label)))
+    if training:  # the zoo trainer's augmentation works on single examples
+        ds = ds.unbatch().map(augment, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def build_model(model_name: str, warm_start: str | None) -> zoo.ZooModel:
+    """The zoo's architecture, untrained or from ``warm_start`` ("pretrained", a weights file or a folder)."""
+    if not warm_start:
+        return zoo.create_model(model_name)
+    try:
+        return zoo.load(model_name, weights=warm_start)
+    except WeightsError as exc:
+        raise WeightsError(f"Trainer: cannot warm-start {model_name!r} from {warm_start!r}: {exc}") from exc
+
+
+def export_saved_model(model: zoo.ZooModel, tft_output: tft.TFTransformOutput, export_dir: str,
+                       formats: tuple[str, ...] = DEFAULT_FORMATS) -> None:
+    """Write the Keras SavedModel with the raw-bytes, tf.Example and transform signatures (see module docstring)."""
+    net = model.keras_model
+    signatures = dict(model.serving_signatures(formats=formats))  # serving_default: the zoo's one definition
+    # Two Transform layers: one called on a subset of the raw features (serving), one on all of them (TFMA labels);
+    # sharing one layer between the two calls breaks (tensorflow/tfx#2920).
+    net.tft_layer_serving = tft_output.transform_features_layer()
+    net.tft_layer_eval = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    input_spec = {key: raw_spec[key] for key in FAMILY.raw_input_keys}
+    examples = tf.TensorSpec([None], tf.string, name="examples")
+
+    @tf.function(input_signature=[examples])
+    def serving_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = net.tft_layer_serving(tf.io.parse_example(serialized, input_spec))
+        return model.serving_outputs(net(features[LOG_MEL_KEY], training=False))
+
+    @tf.function(input_signature=[examples])
+    def transform_features(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return net.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
+
+    signatures[EXAMPLES_SIGNATURE] = serving_examples.get_concrete_function()
+    signatures[TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
+    net.save(export_dir, save_format="tf", signatures=signatures)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """TFX Trainer entry point: train the zoo model on the transformed examples and export the SavedModel.
+
+    ``custom_config``: model_name, warm_start, batch_size, learning_rate, formats, seed (defaults from the
+    family spec).
+    """
+    config = {**FAMILY.custom_config, **(fn_args.custom_config or {})}
+    tf.keras.utils.set_random_seed(int(config.get("seed", 0)))
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    model = build_model(config.get("model_name", FAMILY.model_name), config.get("warm_start"))
+    if list(model.labels) != list(FAMILY.labels):
+        raise ValueError(f"{model.name} predicts {model.labels}, the pipeline's labels are {list(FAMILY.labels)}")
+    batch_size = int(config["batch_size"])
+    net = model.keras_model
+    net.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, training=True)
+    eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, training=False)
+    net.fit(train_ds, steps_per_epoch=fn_args.train_steps, epochs=1, validation_data=eval_ds,
+            validation_steps=fn_args.eval_steps, verbose=2,
+            callbacks=[tf.keras.callbacks.TensorBoard(fn_args.model_run_dir, update_freq="epoch")])
+    export_saved_model(model, tft_output, fn_args.serving_model_dir, tuple(config.get("formats") or DEFAULT_FORMATS))

@@ -1,0 +1,198 @@
+"""The pipeline as one function of its inputs (the TFX penguin template's ``create_pipeline``), for every family.
+
+ImportExampleGen → StatisticsGen → SchemaGen | ImportSchemaGen → ExampleValidator → AnomalyGate → Transform →
+Trainer → Evaluator (vs. the latest blessed model) → Pusher (one version folder per distinct model).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from tfx_pipeline import configs
+from tfx_pipeline.components import AnomalyGate, OncePusher
+from tfx_pipeline.families import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE, FamilySpec, get_family
+
+TFRECORDS_DIR = "tfrecords"  # <data_root>/tfrecords/<split>/<dataset>-NNNNN.tfrecord (zoo.datasets.tfrecords)
+
+
+def _join(root: str | os.PathLike, *parts: str) -> str:
+    """Path or URI join that keeps ``gs://`` and friends intact."""
+    return "/".join([str(root).rstrip("/"), *parts])
+
+
+def input_config(spec: FamilySpec) -> tfx.proto.Input:
+    """One ImportExampleGen split per dataset split, from the folders the zoo's dataset builders write."""
+    return tfx.proto.Input(splits=[tfx.proto.Input.Split(name=s, pattern=spec.split_pattern(s)) for s in spec.splits])
+
+
+def eval_config(spec: FamilySpec, lower_bound: float | None = None, max_drop: float | None = None) -> tfma.EvalConfig:
+    """TFMA: the family metric on the eval split, blessed at ``lower_bound`` and at most ``max_drop`` below the
+    latest blessed model (the change threshold is skipped on the first run, when there is no baseline)."""
+    lower_bound = spec.metric_lower_bound if lower_bound is None else lower_bound
+    max_drop = spec.metric_max_drop if max_drop is None else max_drop
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -max_drop - 1e-10}),
+    )
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=EXAMPLES_SIGNATURE,  # serialized tf.Example → {label, scores}
+            preprocessing_function_names=[TRANSFORM_SIGNATURE],  # gives TFMA the transformed (integer) label
+            label_key=spec.transformed_label_key,
+            prediction_key=spec.prediction_key,
+            # Loaded as a plain SavedModel and called through its signatures. Left unset, TFMA 0.47 loads the Keras
+            # model once just to detect "tf_keras", again to evaluate, and adds the compiled loss/accuracy: it works,
+            # but took twice as long on the tiny build, and the blessing metric is the one configured here anyway.
+            model_type=tfma.TF_GENERIC,
+        )],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_keys],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name=spec.metric, threshold=threshold),
+        ])],
+    )
+
+
+def create_pipeline(
+    family: str | FamilySpec,
+    data_root: str | os.PathLike,
+    pipeline_root: str | os.PathLike,
+    serving_dir: str | os.PathLike | None = None,
+    metadata_path: str | os.PathLike | None = None,
+    train_steps: int = configs.TRAIN_STEPS,
+    eval_steps: int = configs.EVAL_STEPS,
+    beam_pipeline_args: Sequence[str] | None = configs.DEFAULT_BEAM_PIPELINE_ARGS,
+    schema_path: str | os.PathLike | None = None,
+    warm_start: bool | str = False,
+    metric_lower_bound: float | None = None,
+    metric_max_drop: float | None = None,
+    custom_config: dict[str, Any] | None = None,
+    enable_cache: bool = True,
+    pipeline_name: str | None = None,
+) -> tfx.dsl.Pipeline:
+    """The TFX pipeline of one model family.
+
+    Args:
+      family: a key of ``tfx_pipeline.families.FAMILIES`` ("genre") or a :class:`FamilySpec`.
+      data_root: a built dataset folder (``scorezoo data build <dataset> --out DIR``) or URI; its ``tfrecords/``
+        holds the train/validation/test splits.
+      pipeline_root: where component outputs go (local folder or ``gs://`` URI).
+      serving_dir: Pusher's target, TF Serving's base path of the model; numeric version folders are created in
+        it. Default ``serving/models/<model-name>`` of the checkout.
+      metadata_path: SQLite ML Metadata file for local runs; None for orchestrators that bring their own (KFP).
+      train_steps, eval_steps: Trainer steps (TrainArgs/EvalArgs).
+      beam_pipeline_args: Beam options of StatisticsGen, Transform, Evaluator, ... (runner and its flags).
+      schema_path: a reviewed ``schema.pbtxt`` (ImportSchemaGen, production) instead of inferring one (SchemaGen);
+        ``"reviewed"`` means the family's checked-in schema.
+      warm_start: False, True (= the shipped pretrained weights, checked now) or a weights path for Trainer.
+      metric_lower_bound, metric_max_drop: override the family's blessing thresholds.
+      custom_config: extra ``run_fn`` settings (batch_size, learning_rate, seed, ...).
+      enable_cache: reuse outputs of executions whose inputs and properties did not change.
+    """
+    spec = family if isinstance(family, FamilySpec) else get_family(family)
+    name = pipeline_name or configs.pipeline_name(spec.name)
+    serving_dir = serving_dir or configs.serving_model_dir(spec.model_name)
+    warm = _warm_start(spec, warm_start)
+    code_version = spec.code_fingerprint()
+
+    example_gen = tfx.components.ImportExampleGen(input_base=_join(data_root, TFRECORDS_DIR),
+                                                  input_config=input_config(spec))
+    if schema_path is None:  # development: infer the schema from statistics of the allow-listed features
+        statistics_gen = tfx.components.StatisticsGen(
+            examples=example_gen.outputs["examples"],
+            stats_options=tfdv.StatsOptions(feature_allowlist=list(spec.stats_features)),
+        )
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                              infer_feature_shape=True)
+        schema_hint = "inferred by SchemaGen: pass a reviewed schema file"
+    else:  # production: the reviewed schema; examples are decoded with it (only its features, with its types)
+        path = spec.schema_path if str(schema_path) == "reviewed" else schema_path
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(path))
+        statistics_gen = tfx.components.StatisticsGen(
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            stats_options=tfdv.StatsOptions(experimental_filter_read_paths=True),
+        )
+        schema_hint = str(path)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
+                               schema_hint=schema_hint).with_id("AnomalyGate")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=spec.preprocessing_fn,
+        splits_config=tfx.proto.SplitsConfig(analyze=[spec.train_split],
+                                             transform=[spec.train_split, spec.eval_split]),
+        custom_config={"formats": spec.custom_config.get("formats"), "code_version": code_version},
+        disable_statistics=True,  # statistics of log-mel tensors would be large and say nothing a reader needs
+    )
+    transform.add_upstream_node(anomaly_gate)  # no anomalies, no transform (and so no training, no push)
+    trainer = tfx.components.Trainer(
+        run_fn=spec.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[spec.train_split], num_steps=train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[spec.eval_split], num_steps=eval_steps),
+        custom_config={**spec.custom_config, **(custom_config or {}), "model_name": spec.model_name,
+                       "warm_start": warm, "code_version": code_version},
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        schema=schema_gen.outputs["schema"],
+        eval_config=eval_config(spec, metric_lower_bound, metric_max_drop),
+        example_splits=[spec.eval_split],
+    )
+    pusher = OncePusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(serving_dir))),
+    ).with_id("Pusher")
+    return tfx.dsl.Pipeline(
+        pipeline_name=name,
+        pipeline_root=str(pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, trainer,
+                    model_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=_sqlite(metadata_path),
+        beam_pipeline_args=list(beam_pipeline_args or []),
+    )
+
+
+def _warm_start(spec: FamilySpec, warm_start: bool | str) -> str | None:
+    """``run_fn``'s warm_start value; a requested but missing pretrained entry fails here, before anything runs."""
+    if not warm_start:
+        return None
+    if warm_start is True or warm_start == "pretrained":
+        import zoo
+        from zoo.pretrained import WeightsError
+
+        if zoo.get_spec(spec.model_name).pretrained is None:
+            raise WeightsError(f"--warm-start: no pretrained weights ship for {spec.model_name!r} yet; train without "
+                               f"it, or pass a weights file or a folder with a manifest.json")
+        return "pretrained"
+    return str(warm_start)
+
+
+def _sqlite(metadata_path: str | os.PathLike | None) -> metadata_store_pb2.ConnectionConfig | None:
+    if metadata_path is None:
+        return None
+    Path(metadata_path).parent.mkdir(parents=True, exist_ok=True)
+    return tfx.orchestration.metadata.sqlite_metadata_connection_config(str(metadata_path))

@@ -169,17 +169,14 @@ def test_reviewed_schema_accepts_a_clean_build(env):
         assert not anomalies.anomaly_info, (split, anomalies)
 
 
-def test_warm_start_without_shipped_weights_fails_before_running(env, tmp_path):
-    import zoo
+def test_warm_start_from_shipped_weights_and_missing_ones(env, tmp_path):
     from tfx_pipeline.pipeline import create_pipeline
     from zoo.pretrained import WeightsError
 
-    if zoo.get_spec("genre-cnn").pretrained is not None:
-        pipeline = create_pipeline("genre", env.data, tmp_path, warm_start=True)
-        assert pipeline.pipeline_info.pipeline_name == "scorezoo-genre"
-        return
-    with pytest.raises(WeightsError, match="no pretrained weights ship for 'genre-cnn'"):
-        create_pipeline("genre", env.data, tmp_path, warm_start=True)
+    pipeline = create_pipeline("genre", env.data, tmp_path, warm_start=True)  # hash-checked shipped weights
+    assert pipeline.pipeline_info.pipeline_name == "scorezoo-genre"
+    with pytest.raises(WeightsError, match="missing.h5 does not exist"):
+        create_pipeline("genre", env.data, tmp_path, warm_start=str(tmp_path / "missing.h5"))
 
 
 def test_kubeflow_compile_lists_every_component(tmp_path):

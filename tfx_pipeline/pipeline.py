@@ -177,17 +177,22 @@ def create_pipeline(
 
 
 def _warm_start(spec: FamilySpec, warm_start: bool | str) -> str | None:
-    """``run_fn``'s warm_start value; a requested but missing pretrained entry fails here, before anything runs."""
+    """``run_fn``'s warm_start value; missing or corrupt weights fail here, before anything runs."""
     if not warm_start:
         return None
+    from zoo.pretrained import WeightsError
+
     if warm_start is True or warm_start == "pretrained":
         import zoo
-        from zoo.pretrained import WeightsError
 
-        if zoo.get_spec(spec.model_name).pretrained is None:
+        manifest = zoo.get_spec(spec.model_name).pretrained
+        if manifest is None:
             raise WeightsError(f"--warm-start: no pretrained weights ship for {spec.model_name!r} yet; train without "
                                f"it, or pass a weights file or a folder with a manifest.json")
+        manifest.verified_weights_path()
         return "pretrained"
+    if not os.path.exists(warm_start):
+        raise WeightsError(f"--warm-start: {warm_start} does not exist")
     return str(warm_start)
 
 

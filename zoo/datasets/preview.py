@@ -38,7 +38,8 @@ def show(dataset: str, data_dir: Path, split: str, count: int, out: Path) -> Pat
 
 def show_staff(data_dir: Path, split: str, count: int, out: Path) -> None:
     """A column of staves, each with its PrIMuS semantic tokens underneath."""
-    rows = [ex for _, ex in zip(range(count), tfrecords.iter_examples(data_dir, split, "staff"))]
+    pool = [ex for _, ex in zip(range(50 * count), tfrecords.iter_examples(data_dir, split, "staff"))]
+    rows = pool[:: max(1, len(pool) // count)][:count]  # spread over pieces, not the first piece's parts
     if not rows:
         raise ValueError(f"no staff samples in split {split!r} of {data_dir}")
     fig, axes = plt.subplots(len(rows), 1, figsize=(14, 2.1 * len(rows)), squeeze=False)
@@ -49,7 +50,7 @@ def show_staff(data_dir: Path, split: str, count: int, out: Path) -> None:
         ax.set_title(f"{ex['sample_id'].decode()}  [{ex['font'].decode()}]", fontsize=8, loc="left")
         ax.text(0, -0.08, _wrap(tokens), transform=ax.transAxes, fontsize=6.5, va="top", family="monospace")
     fig.tight_layout(h_pad=3)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=90)
     plt.close(fig)
 
 
@@ -62,7 +63,8 @@ def show_pairs(data_dir: Path, split: str, count: int, out: Path) -> None:
     segments: dict[str, list[dict]] = {}
     for r in records:
         segments.setdefault(r["segment"], []).append(r)
-    chosen = sorted(segments)[:count]
+    names = sorted(segments)
+    chosen = names[:: max(1, len(names) // count)][:count]  # spread over collections
     if not chosen:
         raise ValueError(f"no pairs in split {split!r} of {data_dir}")
     fig, axes = plt.subplots(len(chosen), 4, figsize=(18, 2.6 * len(chosen)), squeeze=False,
@@ -94,7 +96,7 @@ def show_pairs(data_dir: Path, split: str, count: int, out: Path) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=65)
     plt.close(fig)
 
 
@@ -123,7 +125,7 @@ def show_genre(data_dir: Path, split: str, count: int, out: Path) -> None:
             ax.set_xlabel("seconds", fontsize=7)
             ax.set_ylabel("mel band", fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=60)
     plt.close(fig)
 
 

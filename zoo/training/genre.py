@@ -2,7 +2,7 @@
 
 Spectrograms come from ``zoo.preprocessing.audio`` (the serving front end), are
 computed once per split and kept in memory; augmentation works on them:
-gain, tempo stretch, a random 8.9-second crop (the network pools globally, so it
+gain, a random 8.9-second crop (the network pools globally, so it
 still sees whole 10-second clips at test time) and SpecAugment-style masks.
 """
 from __future__ import annotations
@@ -57,10 +57,9 @@ def augment(log_mel: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     """One training view of a [frames, mels] spectrogram."""
     frames, mels = tf.shape(log_mel)[0], tf.shape(log_mel)[1]
     x = log_mel + tf.random.uniform([], -1.5, 1.5)  # gain: ±6.5 dB in log power
-    stretch = tf.random.uniform([], 0.9, 1.1)  # tempo
-    new_frames = tf.cast(tf.cast(frames, tf.float32) * stretch, tf.int32)
-    x = tf.image.resize(x[..., None], [new_frames, mels])[..., 0]
-    x = tf.image.random_crop(x, [tf.minimum(CROP_FRAMES, new_frames), mels])
+    # No tempo stretch here: the dataset already renders every piece at ×0.85–1.15. A ±10 % stretch on
+    # top made no difference (validation 0.948 with it, 0.952 without, on the default build).
+    x = tf.image.random_crop(x, [tf.minimum(CROP_FRAMES, frames), mels])
     floor = tf.reduce_mean(x)
     f0, fw = tf.random.uniform([], 0, 112, tf.int32), tf.random.uniform([], 0, 16, tf.int32)
     t0, tw = tf.random.uniform([], 0, CROP_FRAMES - 40, tf.int32), tf.random.uniform([], 0, 40, tf.int32)

@@ -53,8 +53,9 @@ def safe_key(text: str) -> str:
 
 
 def normalize_reason(text: str) -> str:
-    """Countable reasons: numbers and object reprs (``<music21.note.Note A>``) folded away."""
-    return re.sub(r"\d+", "N", re.sub(r"<[^<>]*>", "<…>", text.split("\n")[0]))[:100]
+    """Countable reasons: numbers, object reprs (``<music21.note.Note A>``) and pitch lists folded away."""
+    text = re.sub(r"\[[^\[\]]*\]", "[…]", re.sub(r"<[^<>]*>", "<…>", text.split("\n")[0]))
+    return re.sub(r"\d+", "N", text)[:100]
 
 
 def reason_of(exc: BaseException) -> str:

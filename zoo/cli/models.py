@@ -55,8 +55,8 @@ def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_j
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget (omr models).")
 @click.option("--batch-size", type=int, default=None, help="[genre: 32, omr: 16]")
 @click.option("--warm-start", default=None, help="'pretrained' or a weights path to start from.")
-@click.option("--set", "overrides", multiple=True, help="Model config override KEY=VALUE (omr ablations, e.g. "
-              "--set fusion=false --set rnn=lstm).")
+@click.option("--set", "overrides", multiple=True, help="Model config override KEY=VALUE, e.g. --set fusion=false "
+              "--set rnn=lstm (omr ablations) or --set filters=[32,64,128,256].")
 @click.option("--ship", is_flag=True, help="Copy the trained weights + manifest into the package's pretrained folder.")
 def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | None, minutes: float,
               batch_size: int | None, warm_start: str | None, overrides: tuple[str, ...], ship: bool) -> None:
@@ -68,7 +68,8 @@ def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | N
     data_dir = data_dir or paths.data_dir() / dataset
     common = {k: v for k, v in {"batch_size": batch_size, "warm_start": warm_start}.items() if v is not None}
     if dataset == "genre":
-        summary = trainer.train(data_dir, out, **common, **({"epochs": epochs} if epochs else {}))
+        summary = trainer.train(data_dir, out, **common, **({"epochs": epochs} if epochs else {}),
+                                **_parse_overrides(overrides))
         summary = {k: v for k, v in summary.items() if k != "results"} | {
             "test": {k: v for k, v in summary["results"]["test"].items() if k != "confusion"}}
     else:

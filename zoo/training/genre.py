@@ -86,14 +86,15 @@ def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENR
 
 
 def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,
-          warm_start: str | None = None, seed: int = 0, verbose: int = 2) -> dict[str, Any]:
+          warm_start: str | None = None, seed: int = 0, verbose: int = 2, **overrides: Any) -> dict[str, Any]:
     """Fit genre-cnn on train, select on validation, report on test; write weights, manifest and plots."""
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train_split, val_split = load_split(data_dir, "train"), load_split(data_dir, "validation")
     prep_seconds = time.perf_counter() - t0
-    model = zoo.load("genre-cnn", weights=warm_start) if warm_start else zoo.create_model("genre-cnn")
+    model = (zoo.load("genre-cnn", weights=warm_start, **overrides) if warm_start
+             else zoo.create_model("genre-cnn", **overrides))
     net = model.keras_model
     net.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])

@@ -1,0 +1,135 @@
+"""``scorezoo export`` / ``serve`` / ``client``: thin wrappers over the ``serving`` package."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+
+def _message(exc: Exception) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+@click.command("export")
+@click.argument("model_name")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("serving/models"), show_default=True,
+              help="Models folder; the SavedModel goes to OUT/MODEL_NAME/VERSION.")
+@click.option("--version", type=int, default=None, help="Version number [default: next after the existing ones].")
+@click.option("--weights", default="pretrained", show_default=True,
+              help="'pretrained', a weights file or manifest folder, or 'none' (untrained; for tests).")
+def export_cmd(model_name: str, out: Path, version: int | None, weights: str) -> None:
+    """Export MODEL_NAME as a TF Serving SavedModel (signatures on raw bytes), atomically, never overwriting."""
+    from serving.export import ExportError, export
+    from zoo.pretrained import WeightsError
+
+    try:
+        path = export(model_name, out, version=version, weights=weights)
+    except (KeyError, WeightsError, ExportError) as exc:
+        raise click.ClickException(_message(exc)) from exc
+    click.echo(str(path))
+
+
+@click.command("serve")
+@click.option("--model-config", type=click.Path(path_type=Path), default=Path("serving/models.config"),
+              show_default=True, help="TF Serving model config (text proto).")
+@click.option("--port", type=int, default=8500, show_default=True, help="gRPC port.")
+@click.option("--rest-port", type=int, default=None, help="REST port (TF Serving uses 8501) [default: no REST].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--model-base", type=click.Path(path_type=Path), default=None,
+              help="Local folder standing for the container's /models in base paths (e.g. serving/models).")
+@click.option("--poll-seconds", type=float, default=2.0, show_default=True,
+              help="How often to look for new versions (0: only at start).")
+@click.option("--max-message-mb", type=int, default=64, show_default=True, help="gRPC message size cap.")
+def serve_cmd(model_config: Path, port: int, rest_port: int | None, host: str, model_base: Path | None,
+              poll_seconds: float, max_message_mb: int) -> None:
+    """Serve the configured models over TF Serving's gRPC API (and REST) until interrupted."""
+    from serving.config import ConfigError
+    from serving.server import ModelServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        server = ModelServer.from_config(model_config, model_base, port=port, rest_port=rest_port, host=host,
+                                         poll_seconds=poll_seconds, max_message_bytes=max_message_mb << 20,
+                                         max_input_bytes=max_message_mb << 19).start()
+    except (ConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for entry in server.manager.models.values():
+        versions = sorted(entry.servables)
+        click.echo(f"{entry.entry.name}: versions {versions or 'none yet'} from {entry.entry.base_path}", err=True)
+    click.echo(f"gRPC on {host}:{server.port}" + (f", REST on {host}:{server.rest_port}" if rest_port is not None
+                                                 else ""), err=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@click.group("client")
+def client() -> None:
+    """Query a model server (tensorflow/serving or `scorezoo serve`) over gRPC."""
+
+
+def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | None, timeout: float,
+                as_json: bool) -> None:
+    from serving.client import GENRE_MODEL, OMR_MODEL, ServingClient, ServingError
+
+    failed = 0
+    with ServingClient(server, timeout=timeout) as c:
+        call = c.genre if kind == "genre" else c.recognize
+        model = model or (GENRE_MODEL if kind == "genre" else OMR_MODEL)
+        for path in files:  # one request per file, so that a bad file gets its own error line
+            try:
+                result = call([path], model=model)[0]
+            except OSError as exc:
+                failed += 1
+                error = f"cannot read: {exc.strerror or exc}"
+            except ServingError as exc:
+                if exc.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+                    raise click.ClickException(f"server {server}: {exc}") from exc
+                failed += 1
+                error = str(exc)
+            else:
+                if as_json:
+                    click.echo(json.dumps({"file": str(path), **result}))
+                elif kind == "genre":
+                    top = sorted(result["scores"].items(), key=lambda kv: -kv[1])[:3]
+                    click.echo(f"{path}: {result['genre']}  ({', '.join(f'{g} {p:.2f}' for g, p in top)})")
+                else:
+                    click.echo(f"{path}: {result['semantic']}  (confidence {result['confidence']:.2f})")
+                continue
+            click.echo(json.dumps({"file": str(path), "error": error}) if as_json else f"{path}: error: {error}")
+    if failed:
+        sys.exit(1)
+
+
+_SERVER = click.option("--server", default="127.0.0.1:8500", show_default=True, help="gRPC HOST:PORT.")
+_TIMEOUT = click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
+_JSON = click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
+
+
+@client.command("genre")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_SERVER
+@click.option("--model", default=None, help="Served model name [default: genre-cnn].")
+@_TIMEOUT
+@_JSON
+def client_genre(files: tuple[Path, ...], server: str, model: str | None, timeout: float, as_json: bool) -> None:
+    """Name the genre of each WAV FILE with the served model."""
+    _run_client("genre", files, server, model, timeout, as_json)
+
+
+@client.command("recognize")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_SERVER
+@click.option("--model", default=None, help="Served model name [default: omr-resnet-bisru].")
+@_TIMEOUT
+@_JSON
+def client_recognize(files: tuple[Path, ...], server: str, model: str | None, timeout: float,
+                     as_json: bool) -> None:
+    """Recognize each staff PNG FILE with the served model (PrIMuS semantic tokens)."""
+    _run_client("recognize", files, server, model, timeout, as_json)

@@ -32,6 +32,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
-.PHONY: bench-genre
+.PHONY: bench-genre bench-serving
 bench-genre: setup
 	$(PY) -m benchmarks.genre
+
+bench-serving: setup
+	$(PY) -m benchmarks.serving

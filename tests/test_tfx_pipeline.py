@@ -69,6 +69,69 @@ def test_end_to_end_run_pushes_a_servable_model(env, first_run):
     assert transformed["log_mel"].shape == (1, 427, 128)
 
 
+def _direct_accuracy(model_dir: str, files: list[str]) -> dict[tuple, tuple[int, float]]:
+    """(example count, accuracy) per TFMA slice key, computed with the SavedModel's own signatures: argmax of
+    ``serving_examples`` scores vs ``transform_features`` label, sliced by the raw ``genre``."""
+    model = tf.saved_model.load(model_dir)
+    predicted, labels, genres = [], [], []
+    for batch in tf.data.TFRecordDataset(files).batch(16):
+        predicted.append(model.signatures["serving_examples"](examples=batch)["scores"].numpy().argmax(-1))
+        labels.append(model.signatures["transform_features"](examples=batch)["label"].numpy().reshape(-1))
+        genres.append(tf.io.parse_example(batch, {"genre": tf.io.FixedLenFeature([], tf.string)})["genre"].numpy())
+    predicted, labels, genres = np.concatenate(predicted), np.concatenate(labels), np.concatenate(genres)
+    correct = predicted == labels
+    out = {(): (len(correct), correct.mean())}
+    for genre in set(genres.tolist()):
+        rows = genres == genre
+        out[(("genre", genre.decode()),)] = (int(rows.sum()), correct[rows].mean())
+    return out
+
+
+def test_evaluator_accuracy_is_the_models_own(env, first_run):
+    """TFMA's numbers (read from the evaluation artifact) are the trained SavedModel's accuracy on the eval split,
+    computed directly from its signatures: overall and per genre. Only the overall slice is gated."""
+    import tensorflow_model_analysis as tfma
+
+    from tfx_pipeline.families import GENRE
+    from zoo.datasets import tfrecords
+
+    assert first_run.evaluation and first_run.model
+    direct = _direct_accuracy(str(Path(first_run.model) / "Format-Serving"),
+                              tfrecords.files(env.data, GENRE.eval_split, "genre"))
+    result = tfma.load_eval_result(first_run.evaluation)
+    tfma_metrics = {key: metrics[""][""] for key, metrics in result.slicing_metrics}
+    assert set(tfma_metrics) == set(direct)
+    for key, (count, accuracy) in direct.items():
+        assert tfma_metrics[key]["example_count"]["doubleValue"] == count, key
+        assert abs(tfma_metrics[key]["sparse_categorical_accuracy"]["doubleValue"] - accuracy) <= 1e-6, key
+
+    validation = tfma.load_validation_result(first_run.evaluation)
+    assert validation.validation_ok
+    (details,) = validation.validation_details.slicing_details
+    assert details.slicing_spec == tfma.SlicingSpec() and details.num_matching_slices == 1  # overall only
+
+
+def test_blessing_thresholds_gate_the_overall_slice_only():
+    from tensorflow_model_analysis.metrics import metric_specs
+
+    from tfx_pipeline.families import GENRE
+    from tfx_pipeline.pipeline import eval_config
+
+    config = eval_config(GENRE, lower_bound=0.6, max_drop=0.01)
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs)
+    (key,) = thresholds
+    assert key.name == "sparse_categorical_accuracy"
+    slices = [slice_spec for slice_spec, _ in thresholds[key]]
+    assert len(slices) == 2  # value and change threshold
+    assert all(s == config.slicing_specs[0] == tfma_overall() for s in slices)
+
+
+def tfma_overall():
+    import tensorflow_model_analysis as tfma
+
+    return tfma.SlicingSpec()
+
+
 def test_unchanged_rerun_is_served_from_cache(env, first_run):
     before = versions(env.serving)
     summary = run_pipeline(env)

@@ -167,3 +167,15 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
     path = out_dir / "build_report.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def finish(out_dir: Path, dataset: str, report: dict[str, Any],
+           rows: Callable[[str], Iterable[dict[str, Any]]], start: float) -> dict[str, Any]:
+    """Write every split's TFRecords from ``rows(split)``, stamp the wall time and save the report."""
+    from zoo.datasets import tfrecords  # keeps this module free of TensorFlow
+
+    report["tfrecords"] = {split: tfrecords.write_split(out_dir, dataset, split, rows(split))
+                           for split in tfrecords.SPLITS}
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    write_report(out_dir, report)
+    return report

@@ -161,11 +161,7 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, sou
                   pieces=len({r["piece_id"] for r in records}),
                   pieces_per_split={s: len({r["piece_id"] for r in records if r["split"] == s})
                                     for s in tfrecords.SPLITS})
-    report["tfrecords"] = {s: tfrecords.write_split(out_dir, DATASET, s, _rows(out_dir, records, s))
-                           for s in tfrecords.SPLITS}
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    build.write_report(out_dir, report)
-    return report
+    return build.finish(out_dir, DATASET, report, lambda split: _rows(out_dir, records, split), start)
 
 
 def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):

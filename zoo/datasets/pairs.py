@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from zoo.datasets import build, corpus, engrave, recipes, segments, synth, tfrecords
+from zoo.datasets import build, corpus, engrave, recipes, segments, synth
 from zoo.datasets.build import ItemResult, WorkItem
 from zoo.preprocessing import audio
 
@@ -185,11 +185,7 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, fon
     report.update(dataset=DATASET, limit=limit, segments=len({r["segment"] for r in records}),
                   snippet=[options["snippet_height"], options["snippet_width"]],
                   excerpt_seconds=options["excerpt_seconds"], sample_rate=options["sample_rate"])
-    report["tfrecords"] = {s: tfrecords.write_split(out_dir, DATASET, s, _rows(out_dir, records, s))
-                           for s in tfrecords.SPLITS}
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    build.write_report(out_dir, report)
-    return report
+    return build.finish(out_dir, DATASET, report, lambda split: _rows(out_dir, records, split), start)
 
 
 def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):

@@ -99,11 +99,7 @@ def build_dataset(
         records = records[:limit]
     report = build.summarize(results, records, ["collection", "font"])
     report.update(dataset=DATASET, limit=limit, vocabulary=_vocabulary_report(records))
-    report["tfrecords"] = {split: tfrecords.write_split(out_dir, DATASET, split, _rows(out_dir, records, split))
-                           for split in tfrecords.SPLITS}
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    build.write_report(out_dir, report)
-    return report
+    return build.finish(out_dir, DATASET, report, lambda split: _rows(out_dir, records, split), start)
 
 
 def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):

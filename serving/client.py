@@ -1,0 +1,149 @@
+"""Python client for a model server speaking TF Serving's gRPC API (``tensorflow/serving`` or ``scorezoo serve``).
+
+    from serving.client import ServingClient
+    with ServingClient("127.0.0.1:8500") as client:
+        client.genre(["clip.wav"])        # [{'genre': 'fiddle', 'scores': {...}, 'model_version': 3}]
+        client.recognize(["staff.png"])   # [{'tokens': [...], 'semantic': '...', 'confidence': 0.93, ...}]
+
+Errors come back as :class:`ServingError` carrying the server's gRPC status code and message.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+GENRE_MODEL = "genre-cnn"
+OMR_MODEL = "omr-resnet-bisru"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class ServingError(RuntimeError):
+    """A failed call: ``code`` is the server's ``grpc.StatusCode``, ``message`` its explanation."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code, self.message = code, message
+
+
+def _read(item: bytes | str | Path) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    return Path(item).read_bytes()
+
+
+def genre_labels(model: str = GENRE_MODEL) -> list[str]:
+    """The class order of the served ``scores`` (the shipped manifest's labels, else the family default)."""
+    import zoo
+    from zoo.models.genre_cnn import GENRES
+
+    try:
+        manifest = zoo.get_spec(model).pretrained
+    except KeyError:
+        manifest = None
+    return list(manifest.labels) if manifest is not None and manifest.labels else list(GENRES)
+
+
+class ServingClient:
+    """gRPC client with the official stubs; ``timeout`` (seconds) applies to every call."""
+
+    def __init__(self, host_port: str = "127.0.0.1:8500", timeout: float = 30.0,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
+        options = [("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.max_receive_message_length", max_message_bytes)]
+        self.channel = grpc.insecure_channel(host_port, options=options)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.timeout = timeout
+        self._labels: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> ServingClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise ServingError(exc.code(), exc.details() or "") from None
+
+    def predict(self, model: str, inputs: dict[str, Any], signature: str = "serving_default",
+                version: int | None = None, output_filter: Sequence[str] = ()) -> dict[str, Any]:
+        """Raw Predict: numpy-convertible ``inputs`` by signature input name → numpy outputs (+ ``model_version``)."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = signature
+        if version is not None:
+            request.model_spec.version.value = version
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value))
+        request.output_filter.extend(output_filter)
+        response = self._call(self.predictions.Predict, request)
+        out = {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
+        out["model_version"] = response.model_spec.version.value
+        return out
+
+    def genre(self, clips: Iterable[bytes | str | Path], model: str = GENRE_MODEL,
+              version: int | None = None) -> list[dict[str, Any]]:
+        """One batched request: WAV bytes or paths → ``[{genre, scores: {label: p}, model_version}]``."""
+        data = [_read(c) for c in clips]
+        if not data:
+            return []
+        out = self.predict(model, {"audio": data}, version=version)
+        labels = self._labels.setdefault(model, genre_labels(model))
+        return [{"genre": g.decode(), "scores": {lab: round(float(p), 6) for lab, p in zip(labels, row)},
+                 "model_version": out["model_version"]} for g, row in zip(out["genre"], out["scores"])]
+
+    def recognize(self, images: Iterable[bytes | str | Path], model: str = OMR_MODEL,
+                  version: int | None = None) -> list[dict[str, Any]]:
+        """One batched request: staff PNG bytes or paths → ``[{tokens, semantic, confidence, model_version}]``."""
+        data = [_read(i) for i in images]
+        if not data:
+            return []
+        out = self.predict(model, {"image": data}, version=version)
+        results = []
+        for row, n, conf in zip(out["tokens"], out["lengths"], out["confidence"]):
+            tokens = [t.decode() for t in row[: int(n)]]
+            results.append({"tokens": tokens, "semantic": " ".join(tokens), "confidence": round(float(conf), 6),
+                            "model_version": out["model_version"]})
+        return results
+
+    def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:
+        """``{"model_spec": ..., "signature_def": {name: SignatureDef as a dict}}``."""
+        from google.protobuf import json_format
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = model
+        if version is not None:
+            request.model_spec.version.value = version
+        response = self._call(self.predictions.GetModelMetadata, request)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        return {"model_spec": {"name": response.model_spec.name, "version": response.model_spec.version.value},
+                "signature_def": json_format.MessageToDict(sig_map)["signatureDef"]}
+
+    def status(self, model: str, version: int | None = None) -> list[dict[str, Any]]:
+        """``[{"version": 2, "state": "AVAILABLE", "error": ""}, ...]`` as GetModelStatus reports them."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        if version is not None:
+            request.model_spec.version.value = version
+        response = self._call(self.models.GetModelStatus, request)
+        state = get_model_status_pb2.ModelVersionStatus.State
+        return [{"version": s.version, "state": state.Name(s.state), "error": s.status.error_message}
+                for s in response.model_version_status]

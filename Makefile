@@ -15,6 +15,7 @@ setup:
 
 run: setup
 	$(SZ) models
+	bash scripts/demo.sh
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -25,6 +25,8 @@ class RunSummary:
     pushed_before: bool  # True when that folder was already there (an unchanged re-run): nothing was copied
     blessed: bool | None  # Evaluator's verdict, when it ran
     seconds: float
+    model: str | None = None  # URI of the Trainer's model artifact (its SavedModel is under Format-Serving/)
+    evaluation: str | None = None  # URI of the Evaluator's evaluation (tfma.load_eval_result/load_validation_result)
 
 
 def run(
@@ -78,19 +80,22 @@ def summarize(metadata_path: str | os.PathLike, pipeline_name: str, run_id: str 
     if not runs:
         raise LookupError(f"No run of {pipeline_name!r} recorded in {metadata_path}")
     latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    states, pushed, pushed_before, blessed = {}, None, False, None
+    states, pushed, pushed_before, blessed, model, evaluation = {}, None, False, None, None, None
     for execution in sorted(store.get_executions_by_context(latest.id), key=lambda e: e.id):
         node = _node_id(store, execution.id, pipeline_name)
         states[node] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        if node == "Trainer":
+            model = _output_uri(store, execution.id, "Model")
         if node == "Evaluator":
             value = _output_property(store, execution.id, "blessed")
             blessed = None if value is None else bool(value.int_value)
+            evaluation = _output_uri(store, execution.id, "ModelEvaluation")
         if node == "Pusher":
             value = _output_property(store, execution.id, "pushed")
             if value is not None and value.int_value:
                 pushed = _output_property(store, execution.id, "pushed_destination").string_value
                 pushed_before = _output_property(store, execution.id, "already_pushed") is not None
-    return RunSummary(pipeline_name, latest.name, states, pushed, pushed_before, blessed, seconds)
+    return RunSummary(pipeline_name, latest.name, states, pushed, pushed_before, blessed, seconds, model, evaluation)
 
 
 def _belongs(store: Any, run_context: Any, pipeline_name: str) -> bool:
@@ -117,6 +122,19 @@ def _output_property(store: Any, execution_id: int, key: str) -> Any:
     for artifact in store.get_artifacts_by_id(ids):
         if key in artifact.custom_properties:
             return artifact.custom_properties[key]
+    return None
+
+
+def _output_uri(store: Any, execution_id: int, type_name: str) -> str | None:
+    """The URI of the execution's output artifact of the given type (e.g. "ModelEvaluation"), or None."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+           if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    for artifact in store.get_artifacts_by_id(ids):
+        if types.get(artifact.type_id) == type_name:
+            return artifact.uri
     return None
 
 

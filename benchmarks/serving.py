@@ -6,7 +6,7 @@ one real 10-second clip per request, at concurrency 4 and 1, each run bounded by
 ``--max-requests``. Recognition (one staff PNG) is measured too when an omr model is exportable (shipped weights,
 or ``--omr-weights none`` for an untrained model of the same cost).
 
-Usage: python -m benchmarks.serving [--seconds 120] [--max-requests 20000] [--omr-weights pretrained|none|PATH]
+Usage: python -m benchmarks.serving [--seconds 120] [--max-requests 60000] [--omr-weights pretrained|none|PATH]
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=paths.data_dir() / "genre")
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget of each load run")
-    parser.add_argument("--max-requests", type=int, default=20000, help="request cap of each load run")
+    parser.add_argument("--max-requests", type=int, default=60000, help="request cap of each load run")
     parser.add_argument("--omr-weights", default="pretrained",
                         help="omr export weights: 'pretrained' (skipped if none ship), 'none' or a path")
     args = parser.parse_args()

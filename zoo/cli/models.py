@@ -22,13 +22,9 @@ TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_json: bool) -> None:
     """Name the genre of each AUDIO_FILE (WAV, FLAC, OGG, MP3); the model is loaded once."""
-    import zoo
     from zoo.models.genre_cnn import AudioInputError
 
-    try:
-        model = zoo.load(model_name, weights=weights)
-    except (KeyError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    model = _load(model_name, weights)
     failed = 0
     for path in audio_files:
         try:
@@ -109,13 +105,9 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
 def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, as_json: bool,
                   musicxml: Path | None, midi: Path | None) -> None:
     """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
-    import zoo
     from zoo.models.omr import ImageInputError
 
-    try:
-        model = zoo.load(model_name, weights=weights)
-    except (KeyError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    model = _load(model_name, weights)
     failed = 0
     for path in images:
         try:
@@ -156,3 +148,13 @@ def _write_scores(model, tokens: list[str], source: Path, musicxml: Path | None,
             model.to_stream(tokens).write(fmt, fp=str(out))
         except Exception as exc:  # music21 refuses some token soups a weak model can emit
             click.echo(f"{source}: could not write {fmt}: {exc}", err=True)
+
+
+def _load(model_name: str, weights: str):
+    """The model, or a one-line CLI error (unknown name with suggestions, missing or corrupt weights)."""
+    import zoo
+
+    try:
+        return zoo.load(model_name, weights=weights)
+    except (KeyError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,14 @@ def pieces_in(file: CorpusFile) -> Iterator[Piece]:
     else:
         score = parsed if isinstance(parsed, stream.Score) else stream.Score([parsed])
         yield Piece(file.relpath, file.collection, _with_measures(score))
+
+
+def selected_pieces(file: CorpusFile, wanted: Iterable[int]) -> Iterator[tuple[int, Piece]]:
+    """The works of ``file`` whose 1-based index is in ``wanted``; the file is parsed once."""
+    wanted = set(wanted)
+    for index, piece in enumerate(pieces_in(file), start=1):
+        if index in wanted:
+            yield index, piece
 
 
 def _with_measures(score: stream.Score) -> stream.Score:

@@ -59,9 +59,7 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
     path, collection, genre, selection = item.payload
     wanted = dict(selection)
     result = ItemResult(item.key)
-    for index, piece in enumerate(corpus.pieces_in(corpus.CorpusFile(Path(path), collection)), start=1):
-        if index not in wanted:
-            continue
+    for index, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection), wanted):
         if result.full(options.get("item_limit")):
             break
         try:

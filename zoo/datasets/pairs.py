@@ -100,9 +100,7 @@ def plan(recipe: dict[str, Any]) -> list[WorkItem]:
 def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemResult:
     path, collection, genre_name, wanted = item.payload
     result = ItemResult(item.key)
-    for index, piece in enumerate(corpus.pieces_in(corpus.CorpusFile(Path(path), collection)), start=1):
-        if index not in wanted:
-            continue
+    for _, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection), wanted):
         if result.full(options.get("item_limit")):
             break
         try:

@@ -123,8 +123,8 @@ def export_saved_model(model: zoo.ZooModel, tft_output: tft.TFTransformOutput, e
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point: train the zoo model on the transformed examples and export the SavedModel.
 
-    ``custom_config``: model_name, warm_start, batch_size, learning_rate, formats, seed (defaults from the
-    family spec).
+    ``custom_config``: model_name, warm_start, batch_size, learning_rate (warm_start_learning_rate when warm
+    starting), formats, seed (defaults from the family spec).
     """
     config = {**FAMILY.custom_config, **(fn_args.custom_config or {})}
     tf.keras.utils.set_random_seed(int(config.get("seed", 0)))
@@ -134,7 +134,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         raise ValueError(f"{model.name} predicts {model.labels}, the pipeline's labels are {list(FAMILY.labels)}")
     batch_size = int(config["batch_size"])
     net = model.keras_model
-    net.compile(optimizer=tf.keras.optimizers.Adam(float(config["learning_rate"])),
+    warm = config.get("warm_start")
+    learning_rate = float(config.get("warm_start_learning_rate", config["learning_rate"]) if warm
+                          else config["learning_rate"])
+    net.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, training=True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, training=False)

@@ -22,5 +22,6 @@ GENRE = FamilySpec(
     code_modules=("tfx_pipeline.genre_module", "zoo.preprocessing.audio", "zoo.models.genre_cnn",
                   "zoo.training.genre"),
     slice_keys=("genre",),  # per-genre accuracy in the evaluation, besides the overall one
-    custom_config={"batch_size": 32, "learning_rate": 1e-3, "formats": ["wav"]},
+    # Fine-tuning the shipped weights at 1e-3 undid them (validation 0.952 → 0.76 in 500 steps): 1e-4 when warm.
+    custom_config={"batch_size": 32, "learning_rate": 1e-3, "warm_start_learning_rate": 1e-4, "formats": ["wav"]},
 )

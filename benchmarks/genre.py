@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,6 @@ def features(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[s
     return np.concatenate(xs), np.asarray(ys), pieces
 
 
-def accuracies(proba: np.ndarray, y: np.ndarray, pieces: list[str]) -> dict[str, float]:
-    by_piece: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(pieces):
-        by_piece[p].append(i)
-    piece_pred = np.array([proba[ix].mean(0).argmax() for ix in by_piece.values()])
-    piece_true = np.array([y[ix[0]] for ix in by_piece.values()])
-    return {"clip_accuracy": float((proba.argmax(1) == y).mean()),
-            "piece_accuracy": float((piece_pred == piece_true).mean())}
-
-
 def throughput(model: zoo.ZooModel, clip: bytes, batch: int, seconds: float) -> float:
     """Clips/s through the serving signature: WAV bytes → log-mel → CNN, all in the graph."""
     fn = model.serving_signatures()["serving_default"]
@@ -72,7 +61,9 @@ def run(data_dir: Path, weights: str, seconds: float) -> dict[str, Any]:
         t = time.perf_counter()
         clf, params = genre_baselines.fit(name, xtr, ytr, xva, yva)
         fit_seconds = time.perf_counter() - t
-        results["models"][name] = {**accuracies(clf.predict_proba(xte), yte, pte), "params": params,
+        scores = train_genre.accuracies(clf.predict_proba(xte), yte, pte)
+        results["models"][name] = {"clip_accuracy": scores["clip_accuracy"],
+                                   "piece_accuracy": scores["piece_accuracy"], "params": params,
                                    "fit_seconds": round(fit_seconds, 2)}
     model = zoo.load("genre-cnn", weights=weights)
     test = train_genre.load_split(data_dir, "test")

@@ -135,7 +135,7 @@ def _pairs_of_piece(piece: corpus.Piece, genre_name: str, out_dir: Path, options
     space = (bottom - top) / 4
     staff = (to_px_y(top), to_px_y(bottom))
     midi = synth.scale_tempo(base64.b64decode(tk.renderToMIDI()), tempo)
-    program = rng.choice([int(p) for p in recipes.load_recipe(options["genres_recipe"])["instrument_pool"]])
+    program = rng.choice(options["instrument_pool"])
     rate = options["sample_rate"]
     samples = synth.render_midi(synth.set_programs(midi, program), sample_rate=rate, soundfont=options.get("soundfont"))
     onsets = [(e["tstamp"] / 1000.0 / tempo, nid) for e in tk.renderToTimemap() for nid in e.get("on", [])
@@ -171,6 +171,8 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, fon
     out_dir = Path(out_dir)
     options = recipes.load_recipe(recipe)
     options["soundfont"] = soundfont
+    # the instrument pool is the genre recipe's, shared by every dataset; read it once, not per piece
+    options["instrument_pool"] = [int(p) for p in recipes.load_recipe(options["genres_recipe"])["instrument_pool"]]
     if fonts:
         options["fonts"] = fonts
     synth.soundfont_path(soundfont)  # fail now, with the apt hint, not in every worker

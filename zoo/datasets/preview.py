@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import matplotlib
@@ -128,6 +127,3 @@ def show_genre(data_dir: Path, split: str, count: int, out: Path) -> None:
     fig.savefig(out, dpi=60)
     plt.close(fig)
 
-
-def report_json(data_dir: Path) -> dict:
-    return json.loads((Path(data_dir) / "build_report.json").read_text(encoding="utf-8"))

@@ -69,20 +69,24 @@ def augment(log_mel: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return tf.ensure_shape(x, [None, audio.N_MELS]), label
 
 
-def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENRES) -> dict[str, Any]:
-    """Clip- and piece-level accuracy (piece = mean of its clips' scores) and the clip confusion matrix."""
-    scores = model.predict(split.log_mel, batch_size=32, verbose=0)
-    clip_pred = scores.argmax(-1)
+def accuracies(scores: np.ndarray, labels: np.ndarray, piece_ids: list[str]) -> dict[str, Any]:
+    """Clip accuracy, and piece accuracy with a piece's prediction = the mean of its clips' scores."""
     by_piece: dict[str, list[int]] = defaultdict(list)
-    for i, pid in enumerate(split.piece_ids):
+    for i, pid in enumerate(piece_ids):
         by_piece[pid].append(i)
-    piece_true = np.array([split.labels[ix[0]] for ix in by_piece.values()])
+    piece_true = np.array([labels[ix[0]] for ix in by_piece.values()])
     piece_pred = np.array([scores[ix].mean(0).argmax() for ix in by_piece.values()])
+    return {"clip_accuracy": float((scores.argmax(-1) == labels).mean()), "clips": int(len(labels)),
+            "piece_accuracy": float((piece_pred == piece_true).mean()), "pieces": len(by_piece)}
+
+
+def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENRES) -> dict[str, Any]:
+    """:func:`accuracies` of the model on a split, plus the clip confusion matrix."""
+    scores = model.predict(split.log_mel, batch_size=32, verbose=0)
     confusion = np.zeros((len(labels), len(labels)), np.int64)
-    np.add.at(confusion, (split.labels, clip_pred), 1)
-    return {"clip_accuracy": float((clip_pred == split.labels).mean()), "clips": int(len(split.labels)),
-            "piece_accuracy": float((piece_pred == piece_true).mean()), "pieces": len(by_piece),
-            "confusion": confusion.tolist(), "labels": list(labels)}
+    np.add.at(confusion, (split.labels, scores.argmax(-1)), 1)
+    return {**accuracies(scores, split.labels, split.piece_ids), "confusion": confusion.tolist(),
+            "labels": list(labels)}
 
 
 def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,

@@ -112,6 +112,24 @@ def test_symbol_error_rate_and_breakdown():
     assert s["errors_by_type"]["barline"] == 1
 
 
+@pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])
+def test_shipped_weights_read_staves_they_never_saw(name, staff_build):
+    """A fresh engraving of corpus incipits (every split; mostly pieces the model did not train on)."""
+    from zoo.training import omr as train_omr
+
+    data, _ = staff_build
+    model = zoo.load(name)
+    assert model.manifest.sha256 and len(model.vocabulary) > len(semantic.load_vocabulary())
+    totals = ErrorRates()
+    for split in ("train", "validation", "test"):
+        if any((data / "tfrecords" / split).glob("staff-*.tfrecord")):
+            s = train_omr.evaluate(model, data, split)
+            totals.errors += s["errors"]
+            totals.reference_tokens += s["reference_tokens"]
+    assert totals.reference_tokens > 300
+    assert totals.ser < 0.5, f"{name}: SER {totals.ser:.3f} (untrained weights score ≈ 1.0)"
+
+
 def test_short_training_run_and_reload(staff_build, tmp_path):
     from zoo.training import omr as train_omr
 

@@ -1,7 +1,7 @@
 """Serving: export, config, the local TF-Serving-compatible server (gRPC + REST), the client and its CLI.
 
-One in-process server on 127.0.0.1 (free ports) serves a real exported genre-cnn (pretrained) and an untrained
-omr-resnet-bisru export; the hot-reload test runs last because it retires version 1.
+One in-process server on 127.0.0.1 (free ports) serves a real exported genre-cnn and omr-resnet-bisru
+(both with their shipped weights); the hot-reload test runs last because it retires version 1.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def clips(genre_build):
 def models_dir(tmp_path_factory, genre_model):
     root = tmp_path_factory.mktemp("models")
     export("genre-cnn", root, model=genre_model)
-    result = CliRunner().invoke(export_cmd, ["omr-resnet-bisru", "--out", str(root), "--weights", "none"])
+    result = CliRunner().invoke(export_cmd, ["omr-resnet-bisru", "--out", str(root)])  # shipped weights
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(root / "omr-resnet-bisru" / "1")
     return root
@@ -97,16 +97,28 @@ def test_export_layout_and_no_overwrite(models_dir, genre_model):
     assert not [p for p in (models_dir / "genre-cnn").iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
-def test_export_untrained_needs_explicit_weights(tmp_path):
+@pytest.fixture
+def unshipped_model():
+    """A registered model with no shipped weights (the omr architecture under another name)."""
+    from zoo.models import omr
+
+    name = "omr-test-unshipped"
+    zoo.register_model(name, task="score-recognition", input_spec=omr.INPUT_SPEC)(
+        omr._builder(name, "plain", "lstm", False))
+    yield name
+    zoo.registry.unregister_model(name)
+
+
+def test_export_untrained_needs_explicit_weights(tmp_path, unshipped_model):
     with pytest.raises(zoo.pretrained.WeightsError):
-        export("omr-resnet-bisru", tmp_path)  # no shipped weights: refuses instead of exporting noise
-    assert not (tmp_path / "omr-resnet-bisru").exists() or not existing_versions(tmp_path / "omr-resnet-bisru")
+        export(unshipped_model, tmp_path)  # no shipped weights: refuses instead of exporting noise
+    assert not (tmp_path / unshipped_model).exists() or not existing_versions(tmp_path / unshipped_model)
 
 
-def test_export_cli_errors(tmp_path):
+def test_export_cli_errors(tmp_path, unshipped_model):
     result = CliRunner().invoke(export_cmd, ["genre-cnnn", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "Unknown model 'genre-cnnn'" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(export_cmd, ["omr-resnet-bisru", "--out", str(tmp_path)])
+    result = CliRunner().invoke(export_cmd, [unshipped_model, "--out", str(tmp_path)])
     assert result.exit_code == 1 and "No pretrained weights ship" in result.output
 
 
@@ -168,12 +180,14 @@ def test_predict_genre_matches_zoo(client, clips, genre_model):
     assert set(results[0]["scores"]) == set(genre_model.labels)
 
 
-def test_predict_png_untrained_omr(client, primus_fixture):
+def test_predict_png_omr_matches_the_local_model(client, primus_fixture):
     png = (primus_fixture / PNG_NAME).read_bytes()
     out = client.predict("omr-resnet-bisru", {"image": [png]})
     assert out["tokens"].ndim == 2 and out["lengths"].shape == (1,) and out["confidence"].shape == (1,)
     result = client.recognize([primus_fixture / PNG_NAME])[0]
     assert len(result["tokens"]) == int(out["lengths"][0]) and 0 <= result["confidence"] <= 1
+    local = zoo.load("omr-resnet-bisru").predict(png)  # greedy CTC in Python vs tf.nn.ctc_greedy_decoder in the graph
+    assert result["tokens"] == local["tokens"]
 
 
 def test_output_filter(client, clips):

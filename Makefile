@@ -33,9 +33,18 @@ clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
-.PHONY: bench-genre bench-serving
+.PHONY: bench-genre bench-serving bench-omr bench-omr-train
 bench-genre: setup
 	$(PY) -m benchmarks.genre
+
+# Trains the seed model, the CRNN baseline and both ablations one after another, each for OMR_MINUTES
+# (about 4 × 25 min here), into runs/omr-*; bench-omr then evaluates them (the two shipped models without runs/).
+OMR_MINUTES ?= 22
+bench-omr-train: setup
+	$(PY) -m benchmarks.omr train --minutes $(OMR_MINUTES)
+
+bench-omr: setup
+	$(PY) -m benchmarks.omr
 
 bench-serving: setup
 	$(PY) -m benchmarks.serving

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the main job end to end on this machine —
 # build a small genre dataset → TFX pipeline (warm-started, few steps) → push → local TF Serving-API server →
-# query it with real clips (gRPC, the official protos) → stop the server.
+# query it with real clips (gRPC, the official protos); export the shipped score recognizer next to it and
+# read a real PrIMuS staff image through the same server → stop the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SZ=.venv/bin/scorezoo
@@ -11,11 +12,11 @@ mkdir -p "$DEMO"
 t0=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - t0 ))"; }
 
-step "1/5 build a small genre dataset from the music21 corpus (FluidSynth + FluidR3 GM)"
+step "1/6 build a small genre dataset from the music21 corpus (FluidSynth + FluidR3 GM)"
 $SZ data build genre --limit 50 --out "$DEMO/genre" --workers 2 >"$DEMO/genre-build.json"
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('clips per split:', r['tfrecords'], '| per genre:', r['per_genre'])" "$DEMO/genre/build_report.json"
 
-step "2/5 TFX pipeline: validate → transform → train (warm start, 40 steps) → evaluate → push"
+step "2/6 TFX pipeline: validate → transform → train (warm start, 40 steps) → evaluate → push"
 $SZ pipeline run genre --data "$DEMO/genre" --workdir "$DEMO/tfx" --serving-dir "$MODELS/genre-cnn" \
     --schema reviewed --warm-start --steps 40 --json >"$DEMO/pipeline.json" 2>"$DEMO/pipeline.log" || {
   echo "pipeline failed; see $DEMO/pipeline.log" >&2; exit 1; }
@@ -31,7 +32,10 @@ if ! ls "$MODELS/genre-cnn"/*/saved_model.pb >/dev/null 2>&1; then
   $SZ export genre-cnn --out "$MODELS" 2>/dev/null
 fi
 
-step "3/5 start the local model server (TF Serving gRPC API) on 127.0.0.1"
+# the score recognizer is not retrained here: its shipped (hash-checked) weights are exported as version 1
+[ -e "$MODELS/omr-resnet-bisru/1" ] || $SZ export omr-resnet-bisru --out "$MODELS" --version 1 >/dev/null
+
+step "3/6 start the local model server (TF Serving gRPC API) on 127.0.0.1"
 PORT=$(.venv/bin/python -c "import portpicker; print(portpicker.pick_unused_port())")
 $SZ serve --model-config serving/models.config --model-base "$MODELS" --port "$PORT" >"$DEMO/server.log" 2>&1 &
 SERVER=$!
@@ -45,7 +49,7 @@ PY
   sleep 1
 done
 
-step "4/5 query it with one test clip per genre"
+step "4/6 query it with one test clip per genre"
 CLIPS=$(python3 - "$DEMO/genre" <<'PY'
 import json, glob, sys
 seen = {}
@@ -57,7 +61,14 @@ PY
 )
 $SZ client genre $CLIPS --server "127.0.0.1:$PORT"
 
-step "5/5 stop the server"
+step "5/6 recognize a real PrIMuS staff image over gRPC, and locally to MusicXML"
+FIXTURE=data/fixtures/primus/000051652-1_2_1
+$SZ client recognize "$FIXTURE.png" --server "127.0.0.1:$PORT"
+printf 'PrIMuS reference: %s\n' "$(tr '\t' ' ' < "$FIXTURE.semantic")"
+$SZ recognize "$FIXTURE.png" --musicxml "$DEMO/fixture.musicxml" >/dev/null
+echo "MusicXML: $DEMO/fixture.musicxml"
+
+step "6/6 stop the server"
 kill $SERVER && wait $SERVER 2>/dev/null || true
 trap - EXIT
 printf '\nDone in %ss. Outputs under %s.\n' "$(( $(date +%s) - t0 ))" "$DEMO"

@@ -41,7 +41,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "ablation: no fusion": ("omr-resnet-bisru", {"fusion": False}, "omr-ablation-nofusion"),
     "ablation: BiLSTM for BiSRU": ("omr-resnet-bisru", {"rnn": "lstm"}, "omr-ablation-bilstm"),
 }
-SEED, BASELINE = "omr-resnet-bisru (seed)", "omr-crnn-bilstm (baseline)"
+SEED = "omr-resnet-bisru (seed)"
 
 
 def train_all(data_dir: Path, minutes: float, steps_per_epoch: int = 250) -> None:
@@ -90,17 +90,9 @@ def model_step_time(name: str, overrides: dict[str, Any], vocabulary: list[str],
                     repeats: int = 5) -> float:
     """Seconds per training step (forward, CTC loss, backward, Adam) of a whole model on one fixed batch."""
     net = zoo.create_model(name, vocabulary=vocabulary, **overrides).keras_model
-    optimizer = tf.keras.optimizers.Adam(1e-3)
+    step = train_omr.make_train_step(net, tf.keras.optimizers.Adam(1e-3))
     inputs = {"image": tf.random.uniform([batch, staff_image.HEIGHT, width, 1]), "width": tf.fill([batch], width)}
     labels = tf.random.uniform([batch, 40], 0, len(vocabulary), dtype=tf.int64)
-
-    @tf.function
-    def step(inputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = train_omr.ctc_loss(labels, net(inputs, training=True), inputs["width"])
-        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
-        return loss
-
     step(inputs, labels)
     start = time.perf_counter()
     for _ in range(repeats):
@@ -117,13 +109,6 @@ def throughput(model: zoo.ZooModel, data_dir: Path, batch: int, count: int = 256
     for i in range(0, len(staves), batch):
         model.recognize_staves(staves[i:i + batch])
     return len(staves) / (time.perf_counter() - start)
-
-
-def training_token_counts(data_dir: Path) -> Counter:
-    counts: Counter = Counter()
-    for tokens in tfrecords.make_dataset(data_dir, "train", "staff").map(lambda e: e["tokens"]).as_numpy_iterator():
-        counts.update(t.decode() for t in tokens)
-    return counts
 
 
 def fixture_check(model: zoo.ZooModel, train_counts: Counter) -> dict[str, Any]:
@@ -185,9 +170,9 @@ def run(data_dir: Path) -> dict[str, Any]:
         print("writing the distorted test split (scorezoo data distort)…", flush=True)
         staff.write_distorted_split(data_dir, "test")
     results: dict[str, Any] = {"data": str(data_dir), "models": {}}
-    histories = {}
+    histories, loaded = {}, {}
     for label in VARIANTS:
-        model = load_variant(label)
+        model = loaded[label] = load_variant(label)
         if model is None:
             print(f"skipping {label}: no run folder runs/{VARIANTS[label][2]} (make bench-omr-train)", flush=True)
             continue
@@ -206,14 +191,15 @@ def run(data_dir: Path) -> dict[str, Any]:
         results["models"][label] = entry
     if histories:
         training_curves_plot(histories, RESULTS / "omr_training_curves.png")
-    vocabulary = train_omr.training_vocabulary(data_dir)
+    train_counts = train_omr.token_counts(data_dir)
+    vocabulary = train_omr.training_vocabulary(data_dir, train_counts)
     results["layer_step_seconds"] = {rnn: round(layer_step_time(rnn), 4) for rnn in ("sru", "lstm")}
     results["model_step_seconds"] = {label: round(model_step_time(name, ov, vocabulary), 3)
                                      for label, (name, ov, _) in VARIANTS.items()}
-    seed = load_variant(SEED)
+    seed = loaded[SEED]
     if seed is not None:
         results["staves_per_second"] = {f"batch_{b}": round(throughput(seed, data_dir, b), 1) for b in (1, 16)}
-        for key, check in (("fixture", lambda: fixture_check(seed, training_token_counts(data_dir))),
+        for key, check in (("fixture", lambda: fixture_check(seed, train_counts)),
                            ("musicxml", lambda: musicxml_round_trip(seed, data_dir))):
             try:
                 results[key] = check()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,18 @@ from zoo.training import plots
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
 
-def training_vocabulary(data_dir: Path) -> list[str]:
-    """The PrIMuS vocabulary, then (sorted) every other token of the training split."""
+def token_counts(data_dir: Path, split: str = "train") -> Counter:
+    counts: Counter = Counter()
+    for tokens in tfrecords.make_dataset(data_dir, split, "staff").map(lambda e: e["tokens"]).as_numpy_iterator():
+        counts.update(t.decode() for t in tokens)
+    return counts
+
+
+def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[str]:
+    """The PrIMuS vocabulary, then (sorted) every other token of the training split (``counts``, if given)."""
     vocab = semantic.load_vocabulary()
     known = set(vocab)
-    extra = set()
-    for ex in tfrecords.make_dataset(data_dir, "train", "staff").map(lambda e: e["tokens"]).as_numpy_iterator():
-        extra.update(t.decode() for t in ex if t.decode() not in known)
-    return vocab + sorted(extra)
+    return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
 
 
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
@@ -73,6 +78,19 @@ def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tens
     loss = tf.nn.ctc_loss(tf.cast(tf.maximum(labels, 0), tf.int32), logits, label_length, output_lengths(widths),
                           logits_time_major=False, blank_index=-1)
     return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
+
+
+def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer):
+    """One CTC training step (forward, loss, backward, update) as a tf.function; returns the loss."""
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = ctc_loss(labels, net(inputs, training=True), inputs["width"])
+        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
+        return loss
+
+    return train_step
 
 
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
@@ -122,15 +140,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
                             shuffle=4096, seed=seed).repeat()
 
-    @tf.function(reduce_retracing=True)
-    def train_step(inputs, labels):
-        with tf.GradientTape() as tape:
-            logits = net(inputs, training=True)
-            loss = ctc_loss(labels, logits, inputs["width"])
-        grads = tape.gradient(loss, net.trainable_variables)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables))
-        return loss
-
+    train_step = make_train_step(net, optimizer)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
     weights = out_dir / f"{model_name}.weights.h5"
     history: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}

@@ -154,3 +154,39 @@ def test_distorted_copy_of_a_split(staff_build):
     staff.write_distorted_split(out, split)  # deterministic: the same bytes again
     again = list(tfrecords.iter_examples(out, split + staff.DISTORTED_SUFFIX, "staff"))
     assert [x["image"] for x in again] == [x["image"] for x in distorted]
+
+
+def _chorale_segment():
+    from music21 import corpus as m21corpus
+
+    from zoo.datasets import segments
+
+    return segments.standalone_segment(m21corpus.parse("bach/bwv66.6").parts[0], 1, 3)
+
+
+def test_reclef_changes_only_the_clef_token():
+    import random
+
+    from zoo.datasets import segments
+
+    before = semantic.stream_to_tokens(_chorale_segment())
+    seen = set()
+    for seed in range(12):
+        seg = _chorale_segment()
+        assert segments.reclef(seg, random.Random(seed))
+        after = semantic.stream_to_tokens(seg)
+        assert after[1:] == before[1:] and after[0] != before[0]
+        seen.add(after[0])
+    assert seen <= {f"clef-{c}" for c in segments.INCIPIT_CLEFS} and len(seen) > 2
+
+
+def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
+    from zoo.datasets import engrave, segments
+
+    seg = segments.with_multirest(_chorale_segment(), 23)
+    tokens = semantic.stream_to_tokens(seg)
+    assert tokens[:5] == ["clef-G2", "keySignature-AM", "timeSignature-C", "multirest-23", "barline"]
+    mei = engrave.load(segments.to_musicxml(seg)).getMEI()
+    assert 'num="23"' in mei
+    # Verovio's MusicXML import repeats the clef inside the rest's layer and draws it after the rest
+    assert mei.count("<clef ") == 1

@@ -64,9 +64,20 @@ def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_fac
     tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor})
     if not tk.loadData(data):
         raise EngravingError("Verovio could not load the segment")
+    if "<multiple-rest" in data:
+        _drop_clef_before_multirest(tk)
     if tk.getPageCount() != 1:
         raise EngravingError(f"segment laid out on {tk.getPageCount()} pages, expected one system")
     return tk
+
+
+def _drop_clef_before_multirest(tk: verovio.toolkit) -> None:
+    """Verovio's MusicXML import (6.4) repeats the opening clef inside a multi-measure rest's
+    layer and draws it as a clef change after the rest; the staff definition already has it."""
+    mei = tk.getMEI()
+    fixed = re.sub(r"(<layer\b[^>]*>\s*)<clef\b[^>]*/>(\s*<multiRest\b)", r"\1\2", mei)
+    if fixed != mei and not tk.loadData(fixed):
+        raise EngravingError("Verovio could not reload the segment")
 
 
 def rasterize(svg: str, margin: int = 2) -> tuple[np.ndarray, tuple[int, int, int, int]]:

@@ -22,6 +22,7 @@ from music21 import (
     meter,
     musicxml,
     note,
+    pitch,
     spanner,
     stream,
     tempo,
@@ -83,6 +84,61 @@ def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
     segment.partName = None
     segment.partAbbreviation = None
     return segment
+
+
+# The clefs of RISM incipits (PrIMuS' source), by the pitch on the staff's middle line.
+INCIPIT_CLEFS: dict[str, str] = {
+    "G1": "D5", "G2": "B4", "C1": "G4", "C2": "E4", "C3": "C4", "C4": "A3", "C5": "F3", "F3": "F3", "F4": "D3",
+}
+
+
+def reclef(segment: stream.Part, rng: random.Random, max_shift: int = 5) -> bool:
+    """Restate ``segment`` in another incipit clef that suits its range; False if none or several clefs.
+
+    The corpus is nearly all treble and bass clef while PrIMuS incipits often use C
+    clefs, so a recognizer must learn that a clef moves every pitch. Only the clef
+    changes: pitches (and so the label's notes) stay, their staff positions move.
+    """
+    head = segment.getElementsByClass(stream.Measure).first()
+    clefs = list(segment.recurse().getElementsByClass(clef.Clef))
+    notes = [p.diatonicNoteNum for n in segment.recurse().notes for p in n.pitches]
+    if len(clefs) != 1 or clefs[0].activeSite is not head or not notes:
+        return False
+    middle = sorted(notes)[len(notes) // 2]
+    current = f"{clefs[0].sign}{clefs[0].line}" if not clefs[0].octaveChange else None
+    choices = [name for name, line_pitch in INCIPIT_CLEFS.items()
+               if name != current and abs(pitch.Pitch(line_pitch).diatonicNoteNum - middle) <= max_shift]
+    if not choices:
+        return False
+    head.replace(clefs[0], clef.clefFromString(rng.choice(choices)))
+    return True
+
+
+def with_multirest(segment: stream.Part, count: int) -> stream.Part:
+    """``segment`` after ``count`` bars' rest drawn as one multi-measure rest, as instrumental incipits open."""
+    measures = list(segment.getElementsByClass(stream.Measure))
+    head = measures[0]
+    meter_in_force = head.getElementsByClass(meter.TimeSignature).first() or head.getContextByClass(meter.TimeSignature)
+    if meter_in_force is None:
+        raise ValueError("a multi-measure rest needs a time signature")
+    out, rests = stream.Part(), []
+    for number in range(1, count + 1):
+        bar_rest = stream.Measure(number=number)
+        rest = note.Rest(quarterLength=meter_in_force.barDuration.quarterLength)
+        bar_rest.insert(0, rest)
+        rests.append(rest)
+        out.append(bar_rest)
+    first = out.getElementsByClass(stream.Measure).first()
+    for cls in (clef.Clef, key.KeySignature, meter.TimeSignature):
+        for obj in list(head.getElementsByClass(cls)):
+            if obj.offset == 0:
+                head.remove(obj)
+                first.insert(0, obj)
+    for number, measure in enumerate(measures, start=count + 1):
+        measure.number = number
+        out.append(measure)
+    out.insert(0, spanner.MultiMeasureRest(rests))
+    return out
 
 
 def _plain(obj):

@@ -5,6 +5,7 @@ Each sample is written in the PrIMuS package layout (``samples/ID/ID.png``,
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import Counter
@@ -47,7 +48,7 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
                 sample_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
                 font = fonts[rng.randrange(len(fonts))]
                 try:
-                    seg = segments.standalone_segment(part, start, stop)
+                    seg = _incipit_variation(segments.standalone_segment(part, start, stop), rng, options)
                     record = _make_sample(seg, sample_id, font, out_dir, options)
                 except Exception as exc:  # EncodingError, EngravingError, music21 export errors: count why
                     result.skip(build.reason_of(exc))
@@ -56,6 +57,20 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
                               measures=[start, stop])
                 result.records.append(record)
     return result
+
+
+def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]):
+    """Optional recipe variations toward RISM incipits: ``clef_variation`` (probability of
+    another clef suiting the range) and ``multirest`` ({probability, max_count}: an opening
+    multi-measure rest of log-uniform length). Recipes without them draw nothing extra,
+    so their builds stay reproducible."""
+    if options.get("clef_variation") and rng.random() < options["clef_variation"]:
+        segments.reclef(seg, rng)
+    multirest = options.get("multirest")
+    if multirest and rng.random() < multirest["probability"]:
+        count = int(round(math.exp(rng.uniform(math.log(2), math.log(multirest["max_count"])))))
+        seg = segments.with_multirest(seg, count)
+    return seg
 
 
 def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:

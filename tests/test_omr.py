@@ -134,14 +134,29 @@ def test_short_training_run_and_reload(staff_build, tmp_path):
     from zoo.training import omr as train_omr
 
     data, _ = staff_build
+    # the build is its own "extra" data here: the mixing path runs, whatever it draws
     summary = train_omr.train("omr-resnet-bisru", data, tmp_path / "run", minutes=5, max_epochs=1, steps_per_epoch=3,
-                              batch_size=4, val_samples=4, verbose=0)
+                              batch_size=4, val_samples=4, lr_schedule="cosine", extra_data=str(data), verbose=0)
     run = Path(summary["out_dir"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["training"]["lr_schedule"] == "cosine"
+    assert manifest["training_data"]["extra_build_config"]["dataset"] == "staff"
     for name in ("manifest.json", "omr-resnet-bisru.weights.h5", "vocabulary.txt", "training_curves.png"):
         assert (run / name).is_file(), name
     loaded = zoo.load("omr-resnet-bisru", weights=run)
     assert loaded.vocabulary == (run / "vocabulary.txt").read_text().splitlines()
     assert summary["images_seen"] > 0
+
+
+def test_cosine_learning_rate_follows_the_wall_time_budget():
+    from zoo.training.omr import learning_rate_at
+
+    assert learning_rate_at(1e-3, "constant", 0.7) == 1e-3
+    assert learning_rate_at(1e-3, "cosine", 0.0) == pytest.approx(1e-3)
+    assert learning_rate_at(1e-3, "cosine", 0.5) == pytest.approx(0.51e-3)
+    assert learning_rate_at(1e-3, "cosine", 1.0) == learning_rate_at(1e-3, "cosine", 2.0) == pytest.approx(2e-5)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        learning_rate_at(1e-3, "linear", 0.5)
 
 
 def test_cli_recognize_json_and_musicxml(recognizer, primus_fixture, tmp_path):

@@ -82,6 +82,13 @@ def _run_one(args: tuple[Callable[..., ItemResult], WorkItem, Path, dict[str, An
     return result
 
 
+def read_build_config(out_dir: Path, drop: tuple[str, ...] = ("description",)) -> dict[str, Any]:
+    """The recipe a built dataset was made with ({} if unknown), for the manifests of models trained on it."""
+    path = Path(out_dir) / "build_config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {k: v for k, v in config.items() if k not in drop}
+
+
 def _check_same_build(out_dir: Path, name: str, options: dict[str, Any]) -> None:
     config_path = out_dir / "build_config.json"
     config = json.loads(json.dumps({"dataset": name, **options}, sort_keys=True, default=str))

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.datasets import semantic, tfrecords
+from zoo.datasets import build, semantic, tfrecords
 from zoo.metrics import ErrorRates
 from zoo.models.omr import ScoreRecognizer, output_lengths
 from zoo.preprocessing import image as staff_image
@@ -80,6 +80,22 @@ def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tens
     return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
 
 
+def _earlier_stages(warm_start: str | None) -> list[dict[str, Any]]:
+    """The training stages behind a warm start from a run folder, read from its manifest (and its own
+    warm start's, recursively), so that a continued model's manifest tells its whole training."""
+    stages: list[dict[str, Any]] = []
+    while warm_start and (Path(warm_start) / "manifest.json").is_file():
+        training = json.loads((Path(warm_start) / "manifest.json").read_text()).get("training", {})
+        if "stages" in training:
+            return training["stages"] + stages
+        stages.insert(0, {"run": str(warm_start), "train_seconds": training.get("train_seconds"),
+                          "images_seen": training.get("images_seen"),
+                          "learning_rate": training.get("learning_rate", 1e-3),
+                          "lr_schedule": training.get("lr_schedule", "constant"), "extra_data": None})
+        warm_start = training.get("warm_start")
+    return stages
+
+
 def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer):
     """One CTC training step (forward, loss, backward, update) as a tf.function; returns the loss."""
 
@@ -95,13 +111,17 @@ def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimize
 
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
              batch_size: int = 16) -> dict[str, Any]:
-    """SER, sequence error rate and errors by token type on a split (greedy or beam decoding)."""
+    """SER, sequence error rate and errors by token type on a split (greedy or beam decoding).
+
+    With ``limit``, a fixed random subset (the same every call): files are written in
+    piece order, so their first records would all come from one collection.
+    """
     rates = ErrorRates()
     height = model.config["height"]
-    ds = tfrecords.make_dataset(data_dir, split, "staff").map(
-        lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
+    ds = tfrecords.make_dataset(data_dir, split, "staff")
     if limit:
-        ds = ds.take(limit)
+        ds = ds.shuffle(1 << 20, seed=0, reshuffle_each_iteration=False).take(limit)
+    ds = ds.map(lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
     staves, refs = [], []
 
     def flush():
@@ -120,11 +140,29 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     return rates.summary()
 
 
+def learning_rate_at(base: float, schedule: str, progress: float, floor: float = 0.02) -> float:
+    """Learning rate at ``progress`` (share of the wall-time budget used): constant, or cosine decay to floor·base.
+
+    The decay follows wall time, not steps, because training is budgeted in minutes.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return base * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * min(max(progress, 0.0), 1.0))))
+    raise ValueError(f"unknown lr_schedule {schedule!r}; choose constant or cosine")
+
+
 def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0, max_epochs: int = 100,
-          steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3, patience: int = 4,
+          steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3,
+          lr_schedule: str = "constant", patience: int = 4,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
-          verbose: int = 1, **overrides: Any) -> dict[str, Any]:
-    """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest."""
+          extra_data: str | None = None, extra_share: float = 0.3, verbose: int = 1,
+          **overrides: Any) -> dict[str, Any]:
+    """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
+
+    ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
+    recipe) supplies ``extra_share`` of the batches; validation stays on ``data_dir``.
+    """
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
@@ -136,9 +174,15 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         model = zoo.create_model(model_name, vocabulary=vocabulary, **overrides)
     net = model.keras_model
     height = model.config["height"]
+    learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
                             shuffle=4096, seed=seed).repeat()
+    if extra_data:
+        extra_ds = make_dataset(Path(extra_data), "train", vocabulary, batch_size, height, augment_probability,
+                                shuffle=4096, seed=seed + 1).repeat()
+        train_ds = tf.data.Dataset.sample_from_datasets([train_ds, extra_ds], [1 - extra_share, extra_share],
+                                                        seed=seed)
 
     train_step = make_train_step(net, optimizer)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
@@ -150,6 +194,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         bar = tf.keras.utils.Progbar(steps_per_epoch, verbose=verbose, stateful_metrics=["loss"])
         losses = []
         for step in range(steps_per_epoch):
+            optimizer.learning_rate.assign(
+                learning_rate_at(learning_rate, lr_schedule, (time.perf_counter() - start) / (minutes * 60)))
             inputs, labels = next(iterator)
             losses.append(float(train_step(inputs, labels)))
             images += int(tf.shape(labels)[0])
@@ -174,6 +220,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         if bad_epochs >= patience or elapsed > minutes * 60:
             break
     train_seconds = time.perf_counter() - start
+    stages = _earlier_stages(warm_start) + [{
+        "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
+        "learning_rate": learning_rate, "lr_schedule": lr_schedule,
+        "extra_data": str(extra_data) if extra_data else None}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -185,11 +235,16 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         input_spec=zoo.get_spec(model_name).input_spec,
         preprocessing={"function": "zoo.preprocessing.image.png_to_staff", "height": height,
                        "ink": "white on black (1 - gray)", "time_reduction": 4},
-        training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": str(data_dir)},
+        training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": str(data_dir),
+                       **({"extra_data_dir": str(extra_data), "extra_share": extra_share,
+                           "extra_build_config": build.read_build_config(Path(extra_data))} if extra_data else {})},
         metrics={"validation_ser": round(best, 5)},
         training={"train_seconds": round(train_seconds, 1), "epochs": len(history["loss"]), "images_seen": images,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
-                  "budget_minutes": minutes, "augment_probability": augment_probability, "seed": seed},
+                  "budget_minutes": minutes, "learning_rate": learning_rate,
+                  "lr_schedule": lr_schedule, "warm_start": warm_start,
+                  "augment_probability": augment_probability, "seed": seed, "stages": stages,
+                  "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )
     return {"model": model_name, "best_val_ser": best, "train_seconds": train_seconds, "images_seen": images,
             "epochs": len(history["loss"]), "out_dir": str(out_dir)}

@@ -117,3 +117,11 @@ def test_pairs_report(pairs_build):
     saved = json.loads((out / "build_report.json").read_text())
     assert saved["segments"] == report["segments"] >= 2
     assert set(report["per_font"]) <= {"Leipzig", "Bravura", "Gootville"}
+
+
+def test_genre_balance_equal_or_capped():
+    from zoo.datasets.genre import balance
+
+    records = [{"id": f"{g}{i}", "genre": g} for g, n in (("folk", 5), ("classical", 2)) for i in range(n)]
+    assert sorted(r["genre"] for r in balance(records, 4)) == ["classical"] * 2 + ["folk"] * 2
+    assert sorted(r["genre"] for r in balance(records, 4, equal=False)) == ["classical"] * 2 + ["folk"] * 4

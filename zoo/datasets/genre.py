@@ -126,12 +126,16 @@ def _opening(score: stream.Score, seconds: float) -> stream.Score:
     return score
 
 
-def balance(records: list[dict[str, Any]], per_genre: int) -> list[dict[str, Any]]:
-    """The same number of clips for every genre (the smallest genre's count, at most per_genre)."""
+def balance(records: list[dict[str, Any]], per_genre: int, equal: bool = True) -> list[dict[str, Any]]:
+    """At most ``per_genre`` clips per genre; with ``equal``, also no more than the smallest genre has.
+
+    Not equal: a genre the corpus has little of (classical: 47 works) no longer caps the
+    others, which then get more distinct pieces; training weights the classes instead.
+    """
     by_genre: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in sorted(records, key=lambda r: r["id"]):
         by_genre[r["genre"]].append(r)
-    n = min([per_genre, *map(len, by_genre.values())]) if by_genre else 0
+    n = min([per_genre, *map(len, by_genre.values())]) if equal and by_genre else per_genre
     out = []
     for genre, rows in sorted(by_genre.items()):
         random.Random(genre).shuffle(rows)
@@ -152,7 +156,8 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, sou
                        min_clips_per_piece=min(2, per_genre))
     start = time.perf_counter()
     results, _ = build.run_items(DATASET, plan(options), build_item, out_dir, options, workers)
-    records = balance([r for res in results for r in res.records], options["clips_per_genre"])
+    records = balance([r for res in results for r in res.records], options["clips_per_genre"],
+                      options.get("equal_genres", True))
     report = build.summarize(results, records, ["genre", "collection"])
     report.update(dataset=DATASET, limit=limit, clip_seconds=options["clip_seconds"],
                   sample_rate=options["sample_rate"],

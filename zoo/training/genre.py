@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from zoo.datasets import tfrecords
+from zoo.datasets import build, tfrecords
 from zoo.models.genre_cnn import GENRES
 from zoo.preprocessing import audio
 from zoo.pretrained import write_manifest
@@ -115,7 +115,11 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
         tf.keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
     t1 = time.perf_counter()
-    history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    # genres may differ in size (recipe equal_genres=false): weight classes to count equally
+    counts = np.bincount(train_split.labels, minlength=len(GENRES))
+    class_weight = {i: float(len(train_split.labels) / (len(GENRES) * c)) if c else 1.0 for i, c in enumerate(counts)}
+    history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                      class_weight=class_weight)
     train_seconds = time.perf_counter() - t1
     net.load_weights(str(weights))
     test_split = load_split(data_dir, "test")
@@ -132,7 +136,8 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
                        "n_fft": audio.N_FFT, "hop": audio.HOP, "n_mels": audio.N_MELS, "fmin": audio.FMIN,
                        "fmax": audio.FMAX, "log": f"ln(mel power + {audio.LOG_OFFSET:g})",
                        "clip_seconds": audio.CLIP_SECONDS},
-        training_data={"dataset": "genre", "recipe": "data/recipes/genres.json",
+        training_data={"dataset": "genre",
+                       "build_config": build.read_build_config(data_dir, ("description", "instrument_pool")),
                        "clips": {s: report.get("tfrecords", {}).get(s) for s in tfrecords.SPLITS},
                        "pieces_per_split": report.get("pieces_per_split")},
         metrics={"test_clip_accuracy": round(results["test"]["clip_accuracy"], 4),

@@ -50,7 +50,8 @@ def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_j
 @click.option("--epochs", type=int, default=None, help="Maximum epochs [genre: 40, omr: 100].")
 @click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget (omr models).")
 @click.option("--batch-size", type=int, default=None, help="[genre: 32, omr: 16]")
-@click.option("--warm-start", default=None, help="'pretrained' or a weights path to start from.")
+@click.option("--warm-start", default=None,
+              help="'pretrained', a run folder (with manifest.json) or a weights path to start from.")
 @click.option("--set", "overrides", multiple=True, help="Model config override KEY=VALUE, e.g. --set fusion=false "
               "--set rnn=lstm (omr ablations) or --set filters=[32,64,128,256].")
 @click.option("--ship", is_flag=True, help="Copy the trained weights + manifest into the package's pretrained folder.")

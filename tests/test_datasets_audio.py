@@ -125,3 +125,5 @@ def test_genre_balance_equal_or_capped():
     records = [{"id": f"{g}{i}", "genre": g} for g, n in (("folk", 5), ("classical", 2)) for i in range(n)]
     assert sorted(r["genre"] for r in balance(records, 4)) == ["classical"] * 2 + ["folk"] * 2
     assert sorted(r["genre"] for r in balance(records, 4, equal=False)) == ["classical"] * 2 + ["folk"] * 4
+    per_genre = {"folk": 3, "classical": 1}
+    assert sorted(r["genre"] for r in balance(records, per_genre, equal=False)) == ["classical"] + ["folk"] * 3

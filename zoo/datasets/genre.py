@@ -40,9 +40,10 @@ def plan(recipe: dict[str, Any]) -> list[WorkItem]:
     pieces than needed are planned, and the build trims every genre to the same count.
     """
     rng = random.Random(recipe["seed"])
-    target, cap = recipe["clips_per_genre"], recipe["max_clips_per_piece"]
+    cap = recipe["max_clips_per_piece"]
     chosen: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
     for genre, collections in recipe["genres"].items():
+        target = clips_wanted(recipe["clips_per_genre"], genre)
         works = corpus.works(collections)
         rng.shuffle(works)
         per_piece = min(cap, max(recipe["min_clips_per_piece"], math.ceil(target / max(1, len(works)))))
@@ -126,20 +127,27 @@ def _opening(score: stream.Score, seconds: float) -> stream.Score:
     return score
 
 
-def balance(records: list[dict[str, Any]], per_genre: int, equal: bool = True) -> list[dict[str, Any]]:
+def clips_wanted(per_genre: int | dict[str, int], genre: str) -> int:
+    """The recipe's ``clips_per_genre``: one count for all genres, or a count per genre."""
+    return per_genre[genre] if isinstance(per_genre, dict) else per_genre
+
+
+def balance(records: list[dict[str, Any]], per_genre: int | dict[str, int], equal: bool = True
+            ) -> list[dict[str, Any]]:
     """At most ``per_genre`` clips per genre; with ``equal``, also no more than the smallest genre has.
 
-    Not equal: a genre the corpus has little of (classical: 47 works) no longer caps the
-    others, which then get more distinct pieces; training weights the classes instead.
+    Not equal: a genre the corpus has few clips of (Bach chorales are short) no longer caps
+    the others, which then get more distinct pieces; training weights the classes instead.
     """
     by_genre: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in sorted(records, key=lambda r: r["id"]):
         by_genre[r["genre"]].append(r)
-    n = min([per_genre, *map(len, by_genre.values())]) if equal and by_genre else per_genre
+    smallest = min(map(len, by_genre.values()), default=0)
     out = []
     for genre, rows in sorted(by_genre.items()):
         random.Random(genre).shuffle(rows)
-        out.extend(rows[:n])
+        n = clips_wanted(per_genre, genre)
+        out.extend(rows[:min(n, smallest) if equal else n])
     return sorted(out, key=lambda r: r["id"])
 
 

@@ -32,6 +32,27 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
+# The full builds the shipped models are trained on and the benchmarks read (resumable; hours from scratch here).
+SZ := $(VENV)/bin/scorezoo
+.PHONY: data train-shipped-omr
+data: setup
+	$(SZ) data build staff
+	$(SZ) data distort
+	$(SZ) data build staff --recipe staff-incipits --out data/cache/staff-incipits --limit 5571
+	$(SZ) data build genre
+	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
+
+# The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
+# 70 min on the staff data (cosine from 5e-4), then 25 min with 30 % staff-incipits batches (cosine from 3e-4).
+train-shipped-omr: setup
+	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
+	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
+	  --set patience=100 --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-incipits --minutes 25 \
+	  --warm-start runs/omr-resnet-bisru-long --set learning_rate=3e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
+	  --set extra_data=data/cache/staff-incipits --set extra_share=0.3 --set verbose=2
+
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train
 bench-genre: setup

@@ -33,7 +33,9 @@ if ! ls "$MODELS/genre-cnn"/*/saved_model.pb >/dev/null 2>&1; then
 fi
 
 # the score recognizer is not retrained here: its shipped (hash-checked) weights are exported as version 1
-[ -e "$MODELS/omr-resnet-bisru/1" ] || $SZ export omr-resnet-bisru --out "$MODELS" --version 1 >/dev/null
+# (re-exported every run: a version left by an earlier run may hold weights shipped before)
+rm -rf "$MODELS/omr-resnet-bisru"
+$SZ export omr-resnet-bisru --out "$MODELS" --version 1 >/dev/null
 
 step "3/6 start the local model server (TF Serving gRPC API) on 127.0.0.1"
 PORT=$(.venv/bin/python -c "import portpicker; print(portpicker.pick_unused_port())")

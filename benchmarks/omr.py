@@ -59,11 +59,16 @@ def train_all(data_dir: Path, minutes: float, steps_per_epoch: int = 250) -> Non
         subprocess.run(cmd, check=True)
 
 
+def load_run(name: str, folder: str) -> zoo.ZooModel | None:
+    """``name`` with the weights of run folder ``runs/<folder>``, if that run finished (wrote its manifest)."""
+    run = RUNS / folder
+    return zoo.load(name, weights=run) if (run / "manifest.json").exists() else None
+
+
 def load_variant(label: str) -> zoo.ZooModel | None:
     name, _, folder = VARIANTS[label]
-    run = RUNS / folder
-    if (run / "manifest.json").exists():
-        return zoo.load(name, weights=run)
+    if (model := load_run(name, folder)) is not None:
+        return model
     if not VARIANTS[label][1] and zoo.get_spec(name).pretrained is not None:
         return zoo.load(name)  # the shipped weights are this run's weights
     return None
@@ -204,8 +209,7 @@ def run(data_dir: Path) -> dict[str, Any]:
         if label in VARIANTS:
             model = load_variant(label)
         elif label in CONTINUED:
-            run_dir = RUNS / CONTINUED[label]
-            model = zoo.load(VARIANTS[SEED][0], weights=run_dir) if (run_dir / "manifest.json").exists() else None
+            model = load_run(VARIANTS[SEED][0], CONTINUED[label])
         else:
             model = shipped_if_different(loaded[SEED])
         loaded[label] = model
@@ -227,8 +231,8 @@ def run(data_dir: Path) -> dict[str, Any]:
             "validation_ser")
         if label in VARIANTS and (RUNS / VARIANTS[label][2] / "history.json").exists():
             histories[label] = json.loads((RUNS / VARIANTS[label][2] / "history.json").read_text())
-        elif label == SHIPPED and stages_history(model):
-            histories[label] = stages_history(model)
+        elif label == SHIPPED and (merged := stages_history(model)):
+            histories[label] = merged
         results["models"][label] = entry
     if histories:
         training_curves_plot(histories, RESULTS / "omr_training_curves.png")

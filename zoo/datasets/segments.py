@@ -39,6 +39,10 @@ _DROP_CLASSES = (
 )
 
 
+# What a staff's opening restates (as a PrIMuS incipit shows it).
+CONTEXT_CLASSES = (clef.Clef, key.KeySignature, meter.TimeSignature)
+
+
 def measure_chunks(
     n_measures: int, rng: random.Random, min_measures: int = 2, max_measures: int = 5, max_chunks: int | None = None
 ) -> list[tuple[int, int]]:
@@ -60,10 +64,9 @@ def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
     measures = part_measures(part)[start:stop]
     if not measures:
         raise ValueError(f"empty measure range {start}:{stop}")
-    context_classes = (clef.Clef, key.KeySignature, meter.TimeSignature)
     # Ask the first note/rest: a measure's own clef is not in its own context, the note's is.
     anchor = measures[0].recurse().notesAndRests.first() or measures[0]
-    context = {cls: anchor.getContextByClass(cls) for cls in context_classes}
+    context = {cls: anchor.getContextByClass(cls) for cls in CONTEXT_CLASSES}
     segment = stream.Part()
     for number, measure in enumerate(measures, start=1):
         m = copy.deepcopy(measure)
@@ -129,7 +132,7 @@ def with_multirest(segment: stream.Part, count: int) -> stream.Part:
         rests.append(rest)
         out.append(bar_rest)
     first = out.getElementsByClass(stream.Measure).first()
-    for cls in (clef.Clef, key.KeySignature, meter.TimeSignature):
+    for cls in CONTEXT_CLASSES:
         for obj in list(head.getElementsByClass(cls)):
             if obj.offset == 0:
                 head.remove(obj)

@@ -217,6 +217,9 @@ def _parts_of(score: stream.Stream) -> list[stream.Stream]:
 
 # ----------------------------------------------------------------------------------------------- MEI repairs
 
+# The staff context, in the order a staff states it (and PrIMuS writes it): clef, key signature, time signature.
+_CONTEXT_CLASSES = (clef.Clef, key.KeySignature, meter.TimeSignature)
+
 _MEI_NS = "http://www.music-encoding.org/ns/mei"
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 _METER_SYMBOLS = {"common": ("4", "4"), "cut": ("2", "2")}
@@ -398,7 +401,7 @@ class _Encoder:
     def _initial_context(self, measure: stream.Measure) -> None:
         """Clef, key and meter in force where the staff starts, even if set in an earlier measure."""
         anchor = measure.recurse().notesAndRests.first() or measure
-        for cls in (clef.Clef, key.KeySignature, meter.TimeSignature):
+        for cls in _CONTEXT_CLASSES:
             own = [e for e in measure.recurse().getElementsByClass(cls) if e.getOffsetInHierarchy(measure) == 0]
             found = own[0] if own else anchor.getContextByClass(cls)
             if found is None and cls is clef.Clef:
@@ -410,7 +413,7 @@ class _Encoder:
         """Emit one measure's tokens; returns how many measures it stands for (a multi-measure rest)."""
         span = 1
         for element in _measure_events(measure):
-            if isinstance(element, (clef.Clef, key.KeySignature, meter.TimeSignature)):
+            if isinstance(element, _CONTEXT_CLASSES):
                 self._context(element, measure)
             elif isinstance(element, note.Rest):
                 span = max(span, self._rest(element, measure))
@@ -421,10 +424,8 @@ class _Encoder:
         return span
 
     def _context(self, element: base.Music21Object, measure: stream.Measure) -> None:
-        kind = next(cls for cls in (clef.Clef, key.KeySignature, meter.TimeSignature) if isinstance(element, cls))
-        token = {clef.Clef: _clef_token, key.KeySignature: _key_token, meter.TimeSignature: _time_token}[kind](
-            element, measure
-        )
+        kind = next(cls for cls in _CONTEXT_CLASSES if isinstance(element, cls))
+        token = _context_token(element, measure)
         if self.in_force.get(kind) != token:
             self.in_force[kind] = token
             self.tokens.append(token)
@@ -484,7 +485,7 @@ def _one_layer(
 
 def _reading_rank(element: base.Music21Object) -> int:
     """At one offset: clef, key, meter, then grace notes, then the rest (stable sort keeps voice order)."""
-    for rank, cls in enumerate((clef.Clef, key.KeySignature, meter.TimeSignature)):
+    for rank, cls in enumerate(_CONTEXT_CLASSES):
         if isinstance(element, cls):
             return rank
     if isinstance(element, note.GeneralNote) and element.duration.isGrace:
@@ -529,6 +530,15 @@ def _time_token(element: meter.TimeSignature, measure: stream.Measure) -> str:
     if "+" in element.ratioString:
         raise EncodingError(f"{_where(measure)}: additive meter {element.ratioString} has no PrIMuS token")
     return f"timeSignature-{element.numerator}/{element.denominator}"
+
+
+def _context_token(element: base.Music21Object, measure: stream.Measure) -> str:
+    """The clef-, keySignature- or timeSignature- token of a context element."""
+    if isinstance(element, clef.Clef):
+        return _clef_token(element, measure)
+    if isinstance(element, key.KeySignature):
+        return _key_token(element, measure)
+    return _time_token(element, measure)
 
 
 def _pitch_name(p: pitch.Pitch, measure: stream.Measure) -> str:

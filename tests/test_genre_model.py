@@ -111,3 +111,28 @@ def test_cli_genre_json_keeps_going_after_a_bad_file(model, clip, tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["file"] == str(bad) and "error" in lines[0]
     assert lines[1]["file"] == str(good) and lines[1]["genre"] in GENRES
+
+
+def test_temporal_variant_reads_any_clip_length():
+    """The BiGRU variant keeps the mel axis' band position per step and still pools over time."""
+    net = zoo.create_model("genre-cnn", temporal_units=8).keras_model
+    assert net.get_layer("temporal") is not None
+    for frames in (64, audio.num_frames(audio.CLIP_SECONDS)):
+        scores = net.predict(np.random.default_rng(0).normal(size=(2, frames, audio.N_MELS)).astype("float32"),
+                             verbose=0)
+        assert scores.shape == (2, len(GENRES))
+        np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+
+
+def test_mixup_blends_clips_and_labels_alike():
+    from zoo.training.genre import mixup
+
+    tf.random.set_seed(3)
+    x = tf.constant(np.stack([np.full((6, 4), i, np.float32) for i in range(8)]))
+    y = tf.one_hot(tf.range(8) % len(GENRES), len(GENRES))
+    mixed_x, mixed_y = mixup(1.0)(x, y)
+    np.testing.assert_allclose(mixed_y.numpy().sum(-1), 1.0, atol=1e-6)
+    assert (mixed_y.numpy().max(-1) >= 0.5 - 1e-6).all()  # each clip keeps the larger share of itself
+    # a clip's values and its label move by the same weight: clip i = lam * i + (1 - lam) * j
+    lam = mixed_y.numpy()[np.arange(8), np.arange(8) % len(GENRES)]
+    assert not np.allclose(mixed_x.numpy(), x.numpy()) and np.all((lam > 0) & (lam <= 1))

@@ -21,7 +21,7 @@ from zoo.registry import ZooModel, register_model
 
 GENRES: tuple[str, ...] = ("chorale", "renaissance", "classical", "folk", "fiddle")
 DEFAULT_CONFIG: dict[str, Any] = {"filters": [16, 32, 64, 128], "dropout": 0.3, "n_mels": audio.N_MELS,
-                                  "labels": list(GENRES)}
+                                  "labels": list(GENRES), "temporal_units": 0}
 INPUT_SPEC = {
     "audio": "WAV (16-bit PCM), FLAC, Ogg Vorbis or MP3 bytes; any sample rate; mono or stereo",
     "log_mel": [None, audio.N_MELS],
@@ -34,8 +34,14 @@ class AudioInputError(ValueError):
     """Audio that cannot be classified (empty, not audio, too short); the message says which."""
 
 
-def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes: int) -> tf.keras.Model:
-    """Conv blocks (conv → BN → ReLU → max-pool) over (time, mel), mean+max pooling, dropout, softmax."""
+def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes: int,
+                  temporal_units: int = 0) -> tf.keras.Model:
+    """Conv blocks (conv → BN → ReLU → max-pool) over (time, mel), mean+max pooling, dropout, softmax.
+
+    With ``temporal_units`` > 0 a bidirectional GRU reads the conv features as a sequence (one step per 16
+    frames, 0.37 s) before the pooling: the conv blocks alone see about one second, too short for the rhythm
+    and phrase patterns that tell a fiddle reel from a folk song when both are a melody on one instrument.
+    """
     inputs = tf.keras.Input((None, n_mels), name="log_mel")
     x = tf.keras.layers.BatchNormalization(name="input_norm")(inputs)  # learned per-band standardization
     x = tf.keras.layers.Reshape((-1, n_mels, 1))(x)
@@ -44,8 +50,17 @@ def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes
         x = tf.keras.layers.BatchNormalization(name=f"bn{i}")(x)
         x = tf.keras.layers.ReLU()(x)
         x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
-    pooled = tf.keras.layers.Concatenate()([tf.keras.layers.GlobalAveragePooling2D()(x),
-                                            tf.keras.layers.GlobalMaxPooling2D()(x)])
+    if temporal_units:
+        bands = n_mels // 2 ** len(filters)
+        x = tf.keras.layers.Reshape((-1, bands * filters[-1]), name="to_sequence")(x)
+        x = tf.keras.layers.Dense(2 * temporal_units, activation="relu", name="step_proj")(x)
+        x = tf.keras.layers.Bidirectional(tf.keras.layers.GRU(temporal_units, return_sequences=True),
+                                          name="temporal")(x)
+        pooled = tf.keras.layers.Concatenate()([tf.keras.layers.GlobalAveragePooling1D()(x),
+                                                tf.keras.layers.GlobalMaxPooling1D()(x)])
+    else:
+        pooled = tf.keras.layers.Concatenate()([tf.keras.layers.GlobalAveragePooling2D()(x),
+                                                tf.keras.layers.GlobalMaxPooling2D()(x)])
     x = tf.keras.layers.Dropout(dropout)(pooled)
     outputs = tf.keras.layers.Dense(n_classes, activation="softmax", name="scores")(x)
     return tf.keras.Model(inputs, outputs, name="genre_cnn")
@@ -102,8 +117,9 @@ class GenreClassifier(ZooModel):
 
 @register_model(task="genre-classification", input_spec=INPUT_SPEC, default_config=DEFAULT_CONFIG)
 def genre_cnn(filters: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.3, n_mels: int = audio.N_MELS,
-              labels: Sequence[str] = GENRES) -> GenreClassifier:
+              labels: Sequence[str] = GENRES, temporal_units: int = 0) -> GenreClassifier:
     """Log-mel CNN genre classifier (chorale, renaissance, classical, folk, fiddle)."""
-    network = build_network(filters, dropout, n_mels, len(labels))
-    config = {"filters": list(filters), "dropout": dropout, "n_mels": n_mels, "labels": list(labels)}
+    network = build_network(filters, dropout, n_mels, len(labels), temporal_units)
+    config = {"filters": list(filters), "dropout": dropout, "n_mels": n_mels, "labels": list(labels),
+              "temporal_units": temporal_units}
     return GenreClassifier("genre-cnn", network, config, labels=list(labels))

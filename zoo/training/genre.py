@@ -69,6 +69,19 @@ def augment(log_mel: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return tf.ensure_shape(x, [None, audio.N_MELS]), label
 
 
+def mixup(alpha: float) -> Any:
+    """Mixup (Zhang et al. 2018) on a batch: a Beta(alpha, alpha) blend of each clip with another one and of their
+    one-hot labels, so the network cannot memorise single clips of the few thousand it has."""
+
+    def blend(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        a, b = tf.random.gamma([], alpha), tf.random.gamma([], alpha)
+        lam = tf.maximum(a / (a + b), b / (a + b))  # the original clip keeps the larger share
+        other = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+        return lam * x + (1 - lam) * tf.gather(x, other), lam * y + (1 - lam) * tf.gather(y, other)
+
+    return blend
+
+
 def accuracies(scores: np.ndarray, labels: np.ndarray, piece_ids: list[str]) -> dict[str, Any]:
     """Clip accuracy, and piece accuracy with a piece's prediction = the mean of its clips' scores."""
     by_piece: dict[str, list[int]] = defaultdict(list)
@@ -90,8 +103,13 @@ def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENR
 
 
 def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,
-          warm_start: str | None = None, seed: int = 0, verbose: int = 2, **overrides: Any) -> dict[str, Any]:
-    """Fit genre-cnn on train, select on validation, report on test; write weights, manifest and plots."""
+          warm_start: str | None = None, seed: int = 0, verbose: int = 2, mixup_alpha: float = 0.0,
+          learning_rate: float = 1e-3, **overrides: Any) -> dict[str, Any]:
+    """Fit genre-cnn on train, select on validation, report on test; write weights, manifest and plots.
+
+    ``mixup_alpha`` > 0 trains on mixup batches (soft labels); 0 keeps plain clips. A warm start wants a
+    ``learning_rate`` well below the 1e-3 a fresh network starts at, or the first epochs undo what it knew.
+    """
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -100,12 +118,16 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
     model = (zoo.load("genre-cnn", weights=warm_start, **overrides) if warm_start
              else zoo.create_model("genre-cnn", **overrides))
     net = model.keras_model
-    net.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    net.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                 metrics=["accuracy"])
-    train_ds = (tf.data.Dataset.from_tensor_slices((train_split.log_mel, train_split.labels))
+    one_hot = np.eye(len(GENRES), dtype=np.float32)
+    train_ds = (tf.data.Dataset.from_tensor_slices((train_split.log_mel, one_hot[train_split.labels]))
                 .shuffle(len(train_split.labels), seed=seed).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
-    val_ds = tf.data.Dataset.from_tensor_slices((val_split.log_mel, val_split.labels)).batch(64)
+                .batch(batch_size))
+    if mixup_alpha > 0:
+        train_ds = train_ds.map(mixup(mixup_alpha), num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices((val_split.log_mel, one_hot[val_split.labels])).batch(64)
     weights = out_dir / "genre-cnn.weights.h5"
     callbacks = [
         tf.keras.callbacks.ModelCheckpoint(str(weights), monitor="val_accuracy", save_best_only=True,
@@ -145,7 +167,8 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
                  "validation_clip_accuracy": round(results["validation"]["clip_accuracy"], 4)},
         training={"epochs_run": len(history.history["loss"]), "batch_size": batch_size,
                   "train_seconds": round(train_seconds, 1), "spectrogram_seconds": round(prep_seconds, 1),
-                  "warm_start": warm_start, "seed": seed},
+                  "warm_start": warm_start, "seed": seed, "mixup_alpha": mixup_alpha,
+                  "learning_rate": learning_rate},
     )
     (out_dir / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
     return {"results": results, "train_seconds": train_seconds, "epochs": len(history.history["loss"]),

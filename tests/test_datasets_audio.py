@@ -1,6 +1,7 @@
 """Genre clips and audio–sheet pairs: small real builds (FluidSynth + FluidR3 GM) and their contracts."""
 import io
 import json
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -127,3 +128,20 @@ def test_genre_balance_equal_or_capped():
     assert sorted(r["genre"] for r in balance(records, 4, equal=False)) == ["classical"] * 2 + ["folk"] * 4
     per_genre = {"folk": 3, "classical": 1}
     assert sorted(r["genre"] for r in balance(records, per_genre, equal=False)) == ["classical"] + ["folk"] * 3
+
+
+def test_genres_dance_leaves_out_oneills_airs_and_keeps_every_other_plan():
+    """The dance-tune recipe drops O'Neill's nos. 1-700 (airs, songs, harp tunes) and changes no other genre's plan."""
+    from zoo.datasets.genre import excluded, plan
+
+    dance, large = recipes.load_recipe("genres-dance"), recipes.load_recipe("genres-large")
+    assert excluded("oneills1850/0550-0625.abc", dance["exclude"])
+    assert excluded("oneills1850/0626-0700.abc", dance["exclude"])
+    assert not excluded("oneills1850/0701-0720.abc", dance["exclude"])
+    assert not excluded("ryansMammoth/YorkshireBiteReel.abc", dance["exclude"])
+    items = plan(dance)
+    fiddle_files = {i.payload[0] for i in items if i.payload[2] == "fiddle"}
+    assert fiddle_files and not any(excluded(corpus.CorpusFile(Path(p), "oneills1850").relpath,
+                                             dance["exclude"]) for p in fiddle_files if "oneills1850" in p)
+    others = {i.key: i.payload for i in items if i.payload[2] != "fiddle"}
+    assert others == {i.key: i.payload for i in plan(large) if i.payload[2] != "fiddle"}

@@ -6,6 +6,7 @@ tempo is varied, so a classifier has to hear the music, not the timbre.
 """
 from __future__ import annotations
 
+import fnmatch
 import math
 import random
 import time
@@ -32,6 +33,11 @@ def genre_of(collection: str, recipe: dict[str, Any]) -> str:
     raise KeyError(f"collection {collection!r} is in no genre of the recipe")
 
 
+def excluded(relpath: str, exclude: dict[str, str]) -> bool:
+    """Whether a corpus file matches one of the recipe's ``exclude`` globs (glob → why it does not fit its genre)."""
+    return any(fnmatch.fnmatch(relpath, pattern) for pattern in exclude)
+
+
 def plan(recipe: dict[str, Any]) -> list[WorkItem]:
     """Choose pieces and clips per piece so that every genre gets about ``clips_per_genre`` clips.
 
@@ -44,7 +50,7 @@ def plan(recipe: dict[str, Any]) -> list[WorkItem]:
     chosen: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
     for genre, collections in recipe["genres"].items():
         target = clips_wanted(recipe["clips_per_genre"], genre)
-        works = corpus.works(collections)
+        works = [w for w in corpus.works(collections) if not excluded(w[0].relpath, recipe.get("exclude", {}))]
         rng.shuffle(works)
         per_piece = min(cap, max(recipe["min_clips_per_piece"], math.ceil(target / max(1, len(works)))))
         needed = min(len(works), math.ceil(1.2 * target / per_piece))

@@ -13,7 +13,16 @@ t0=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - t0 ))"; }
 
 step "1/6 build a small genre dataset from the music21 corpus (FluidSynth + FluidR3 GM)"
-$SZ data build genre --limit 50 --out "$DEMO/genre" --workers 2 >"$DEMO/genre-build.json"
+build_demo_genre() { $SZ data build genre --limit 50 --out "$DEMO/genre" --workers 2 >"$DEMO/genre-build.json" 2>"$DEMO/genre-build.log"; }
+if ! build_demo_genre; then
+  if grep -q "made with other settings" "$DEMO/genre-build.log"; then
+    # the demo's own scratch build, left by a run under an older recipe: the builder refuses to mix the two
+    echo "$DEMO/genre was built with an older genre recipe: building the demo's small dataset anew"
+    rm -rf "$DEMO/genre" && build_demo_genre || { tail -5 "$DEMO/genre-build.log"; exit 1; }
+  else
+    tail -5 "$DEMO/genre-build.log"; exit 1
+  fi
+fi
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('clips per split:', r['tfrecords'], '| per genre:', r['per_genre'])" "$DEMO/genre/build_report.json"
 
 step "2/6 TFX pipeline: validate → transform → train (warm start, 40 steps) → evaluate → push"

@@ -48,9 +48,10 @@ def plan(recipe: dict[str, Any]) -> list[WorkItem]:
     rng = random.Random(recipe["seed"])
     cap = recipe["max_clips_per_piece"]
     chosen: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
+    exclude = recipe.get("exclude", {})
     for genre, collections in recipe["genres"].items():
         target = clips_wanted(recipe["clips_per_genre"], genre)
-        works = [w for w in corpus.works(collections) if not excluded(w[0].relpath, recipe.get("exclude", {}))]
+        works = [w for w in corpus.works(collections) if not excluded(w[0].relpath, exclude)]
         rng.shuffle(works)
         per_piece = min(cap, max(recipe["min_clips_per_piece"], math.ceil(target / max(1, len(works)))))
         needed = min(len(works), math.ceil(1.2 * target / per_piece))

@@ -28,6 +28,8 @@ from music21 import (
     tempo,
 )
 
+from zoo.datasets.semantic import CONTEXT_CLASSES  # what a staff's opening restates
+
 _DROP_CLASSES = (
     dynamics.Dynamic,
     expressions.TextExpression,
@@ -38,9 +40,6 @@ _DROP_CLASSES = (
     bar.Barline,
 )
 
-
-# What a staff's opening restates (as a PrIMuS incipit shows it).
-CONTEXT_CLASSES = (clef.Clef, key.KeySignature, meter.TimeSignature)
 
 
 def measure_chunks(

@@ -218,7 +218,7 @@ def _parts_of(score: stream.Stream) -> list[stream.Stream]:
 # ----------------------------------------------------------------------------------------------- MEI repairs
 
 # The staff context, in the order a staff states it (and PrIMuS writes it): clef, key signature, time signature.
-_CONTEXT_CLASSES = (clef.Clef, key.KeySignature, meter.TimeSignature)
+CONTEXT_CLASSES = (clef.Clef, key.KeySignature, meter.TimeSignature)
 
 _MEI_NS = "http://www.music-encoding.org/ns/mei"
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
@@ -401,7 +401,7 @@ class _Encoder:
     def _initial_context(self, measure: stream.Measure) -> None:
         """Clef, key and meter in force where the staff starts, even if set in an earlier measure."""
         anchor = measure.recurse().notesAndRests.first() or measure
-        for cls in _CONTEXT_CLASSES:
+        for cls in CONTEXT_CLASSES:
             own = [e for e in measure.recurse().getElementsByClass(cls) if e.getOffsetInHierarchy(measure) == 0]
             found = own[0] if own else anchor.getContextByClass(cls)
             if found is None and cls is clef.Clef:
@@ -413,7 +413,7 @@ class _Encoder:
         """Emit one measure's tokens; returns how many measures it stands for (a multi-measure rest)."""
         span = 1
         for element in _measure_events(measure):
-            if isinstance(element, _CONTEXT_CLASSES):
+            if isinstance(element, CONTEXT_CLASSES):
                 self._context(element, measure)
             elif isinstance(element, note.Rest):
                 span = max(span, self._rest(element, measure))
@@ -424,7 +424,7 @@ class _Encoder:
         return span
 
     def _context(self, element: base.Music21Object, measure: stream.Measure) -> None:
-        kind = next(cls for cls in _CONTEXT_CLASSES if isinstance(element, cls))
+        kind = next(cls for cls in CONTEXT_CLASSES if isinstance(element, cls))
         token = _context_token(element, measure)
         if self.in_force.get(kind) != token:
             self.in_force[kind] = token
@@ -485,7 +485,7 @@ def _one_layer(
 
 def _reading_rank(element: base.Music21Object) -> int:
     """At one offset: clef, key, meter, then grace notes, then the rest (stable sort keeps voice order)."""
-    for rank, cls in enumerate(_CONTEXT_CLASSES):
+    for rank, cls in enumerate(CONTEXT_CLASSES):
         if isinstance(element, cls):
             return rank
     if isinstance(element, note.GeneralNote) and element.duration.isGrace:

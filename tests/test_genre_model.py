@@ -84,18 +84,27 @@ def test_serving_signature_takes_raw_wav_bytes(model, clip):
     np.testing.assert_allclose(out["scores"].numpy()[0], model.predict_scores(clip), atol=1e-4)
 
 
-def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path):
+@pytest.mark.parametrize("options", [{}, {"schedule": "cosine", "ema_decay": 0.9}], ids=["plateau", "cosine-ema"])
+def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path, options):
     from zoo.training import genre as train_genre
 
     data, _ = genre_build
-    summary = train_genre.train(data, tmp_path / "run", epochs=1, batch_size=4, verbose=0)
+    summary = train_genre.train(data, tmp_path / "run", epochs=2, batch_size=4, verbose=0, **options)
     run = Path(summary["out_dir"])
     for name in ("manifest.json", "genre-cnn.weights.h5", "training_curves.png", "confusion_test.png"):
         assert (run / name).is_file(), name
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["labels"] == list(GENRES) and "test_clip_accuracy" in manifest["metrics"]
+    assert manifest["training"]["schedule"] == options.get("schedule", "plateau")
     loaded = zoo.load("genre-cnn", weights=run)
     assert loaded.manifest.name == "genre-cnn"
+
+
+def test_unknown_schedule_is_refused(genre_build, tmp_path):
+    from zoo.training import genre as train_genre
+
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        train_genre.train(genre_build[0], tmp_path / "run", schedule="step")
 
 
 def test_cli_genre_json_keeps_going_after_a_bad_file(model, clip, tmp_path):

@@ -23,8 +23,10 @@ from zoo.models.genre_cnn import GENRES
 from zoo.preprocessing import audio
 from zoo.pretrained import write_manifest
 from zoo.training import plots
+from zoo.training.averaging import WeightAverage
 
 CROP_FRAMES = 384
+SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass
@@ -104,12 +106,18 @@ def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENR
 
 def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,
           warm_start: str | None = None, seed: int = 0, verbose: int = 2, mixup_alpha: float = 0.0,
-          learning_rate: float = 1e-3, **overrides: Any) -> dict[str, Any]:
+          learning_rate: float = 1e-3, schedule: str = "plateau", ema_decay: float = 0.0,
+          **overrides: Any) -> dict[str, Any]:
     """Fit genre-cnn on train, select on validation, report on test; write weights, manifest and plots.
 
     ``mixup_alpha`` > 0 trains on mixup batches (soft labels); 0 keeps plain clips. A warm start wants a
     ``learning_rate`` well below the 1e-3 a fresh network starts at, or the first epochs undo what it knew.
+    ``schedule``: "plateau" halves the rate when validation loss stalls; "cosine" decays it to 0 over
+    ``epochs`` (after one warm-up epoch), so the last epochs settle. ``ema_decay`` > 0 validates and saves an
+    exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`).
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -118,8 +126,13 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
     model = (zoo.load("genre-cnn", weights=warm_start, **overrides) if warm_start
              else zoo.create_model("genre-cnn", **overrides))
     net = model.keras_model
-    net.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
-                metrics=["accuracy"])
+    steps_per_epoch = -(-len(train_split.labels) // batch_size)
+    rate: Any = learning_rate
+    if schedule == "cosine":
+        rate = tf.keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, (epochs - 1) * steps_per_epoch), warmup_target=learning_rate,
+            warmup_steps=steps_per_epoch)
+    net.compile(optimizer=tf.keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = np.eye(len(GENRES), dtype=np.float32)
     train_ds = (tf.data.Dataset.from_tensor_slices((train_split.log_mel, one_hot[train_split.labels]))
                 .shuffle(len(train_split.labels), seed=seed).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
@@ -129,13 +142,15 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
     train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices((val_split.log_mel, one_hot[val_split.labels])).batch(64)
     weights = out_dir / "genre-cnn.weights.h5"
-    callbacks = [
+    callbacks = [WeightAverage(ema_decay)] if ema_decay else []
+    callbacks += [
         tf.keras.callbacks.ModelCheckpoint(str(weights), monitor="val_accuracy", save_best_only=True,
                                            save_weights_only=True),
         tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
-        tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3),
         tf.keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
+    if schedule == "plateau":
+        callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3))
     t1 = time.perf_counter()
     # genres may differ in size (recipe equal_genres=false): weight classes to count equally
     counts = np.bincount(train_split.labels, minlength=len(GENRES))
@@ -168,7 +183,7 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
         training={"epochs_run": len(history.history["loss"]), "batch_size": batch_size,
                   "train_seconds": round(train_seconds, 1), "spectrogram_seconds": round(prep_seconds, 1),
                   "warm_start": warm_start, "seed": seed, "mixup_alpha": mixup_alpha,
-                  "learning_rate": learning_rate},
+                  "learning_rate": learning_rate, "schedule": schedule, "ema_decay": ema_decay},
     )
     (out_dir / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
     return {"results": results, "train_seconds": train_seconds, "epochs": len(history.history["loss"]),

@@ -70,7 +70,7 @@ def run(data_dir: Path, weights: str, seconds: float) -> dict[str, Any]:
     test = train_genre.load_split(data_dir, "test")
     cnn = train_genre.evaluate(model.keras_model, test)
     results["models"]["genre-cnn"] = {"clip_accuracy": cnn["clip_accuracy"], "piece_accuracy": cnn["piece_accuracy"],
-                                      "confusion": cnn["confusion"]}
+                                      "confusion": cnn["confusion"], "errors": cnn["errors"]}
     results["genre_cnn_training"] = model.manifest.extra.get("training", {}) if model.manifest else {}
     results["genre_cnn_training_clips"] = model.manifest.training_data.get("clips", {}) if model.manifest else {}
     clip = bytes(next(tfrecords.iter_examples(data_dir, "test", "genre"))["audio"])
@@ -104,6 +104,13 @@ def markdown(r: dict[str, Any]) -> str:
         "baselines are fitted on the train split above).",
         "",
         "![accuracy](benchmarks/results/genre_accuracy.png) ![confusion](benchmarks/results/genre_confusion.png)",
+        "",
+        "<details><summary>genre-cnn's misread test clips</summary>",
+        "",
+        table(["clip", "true", "predicted", "score"], [[e["clip"], e["true"], e["predicted"], f"{e['score']:.2f}"]
+                                                       for e in r["models"]["genre-cnn"]["errors"]]),
+        "",
+        "</details>",
     ])
 
 
@@ -122,7 +129,8 @@ def main() -> None:
     plots.confusion_matrix(np.array(r["models"]["genre-cnn"]["confusion"]), GENRES, RESULTS / "genre_confusion.png",
                            "genre-cnn, test clips")
     write_section("bench-genre", markdown(r), r, RESULTS)
-    print(json.dumps({n: {k: v for k, v in m.items() if k != "confusion"} for n, m in r["models"].items()}, indent=2))
+    summary = {n: {k: v for k, v in m.items() if k not in ("confusion", "errors")} for n, m in r["models"].items()}
+    print(json.dumps(summary, indent=2))
     print(json.dumps(r["throughput_clips_per_s"]))
 
 

@@ -98,6 +98,24 @@ def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path, op
     assert manifest["training"]["schedule"] == options.get("schedule", "plateau")
     loaded = zoo.load("genre-cnn", weights=run)
     assert loaded.manifest.name == "genre-cnn"
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    wrong = round((1 - evaluation["test"]["clip_accuracy"]) * evaluation["test"]["clips"])
+    assert len(evaluation["test"]["errors"]) == wrong
+
+
+def test_runs_compare_alone_in_pairs_and_by_clip(genre_build, tmp_path):
+    from benchmarks import genre_runs
+    from zoo.training import genre as train_genre
+
+    data, _ = genre_build
+    run = train_genre.train(data, tmp_path / "run", epochs=1, batch_size=4, verbose=0)["out_dir"]
+    r = genre_runs.compare(data, [run, "pretrained"])
+    assert set(r["runs"]) == {run, "pretrained"} and list(r["pairs"]) == [f"{run} + pretrained"]
+    test_clips = r["runs"][run]["test"]["clips"]
+    for clip in r["misread_by_most"]:  # misread by both runs
+        assert clip["runs_wrong"] == 2 and clip["true"] in GENRES
+    assert 0 <= len(r["misread_by_most"]) <= test_clips
+    assert "runs wrong" in genre_runs.markdown(r)
 
 
 def test_unknown_schedule_is_refused(genre_build, tmp_path):

@@ -96,12 +96,20 @@ def accuracies(scores: np.ndarray, labels: np.ndarray, piece_ids: list[str]) -> 
 
 
 def evaluate(model: tf.keras.Model, split: Split, labels: tuple[str, ...] = GENRES) -> dict[str, Any]:
-    """:func:`accuracies` of the model on a split, plus the clip confusion matrix."""
+    """:func:`scored` for the model's predictions on a split."""
     scores = model.predict(split.log_mel, batch_size=32, verbose=0)
+    return scored(scores, split, labels)
+
+
+def scored(scores: np.ndarray, split: Split, labels: tuple[str, ...] = GENRES) -> dict[str, Any]:
+    """:func:`accuracies` of class scores [N, classes] on a split, the clip confusion matrix and the misread clips."""
+    predicted = scores.argmax(-1)
     confusion = np.zeros((len(labels), len(labels)), np.int64)
-    np.add.at(confusion, (split.labels, scores.argmax(-1)), 1)
+    np.add.at(confusion, (split.labels, predicted), 1)
+    errors = [{"clip": split.sample_ids[i], "true": labels[split.labels[i]], "predicted": labels[predicted[i]],
+               "score": round(float(scores[i, predicted[i]]), 3)} for i in np.flatnonzero(predicted != split.labels)]
     return {**accuracies(scores, split.labels, split.piece_ids), "confusion": confusion.tolist(),
-            "labels": list(labels)}
+            "labels": list(labels), "errors": errors}
 
 
 def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,

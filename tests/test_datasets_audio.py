@@ -145,3 +145,31 @@ def test_genres_dance_leaves_out_oneills_airs_and_keeps_every_other_plan():
                                              dance["exclude"]) for p in fiddle_files if "oneills1850" in p)
     others = {i.key: i.payload for i in items if i.payload[2] != "fiddle"}
     assert others == {i.key: i.payload for i in plan(large) if i.payload[2] != "fiddle"}
+
+
+def test_merged_josquin_voices_make_one_piece_per_chanson(tmp_path):
+    """genres-dance-merged reads a Josquin ABC file (one X: tune per voice) as one piece with all the voices."""
+    from zoo.datasets.genre import build_item, plan
+
+    merged = recipes.load_recipe("genres-dance-merged")
+    josquin = [f for f, _ in corpus.works(["josquin"], merged["merge_voices"])]
+    assert len(josquin) == len(corpus.collection_files("josquin")) < len(corpus.works(["josquin"]))
+    item = next(i for i in plan(merged) if i.payload[1] == "josquin")
+    assert item.payload[4] is True and [n for n, _ in item.payload[3]] == [1]
+    options = {k: merged[k] for k in ("seed", "instrument_pool", "same_instrument_probability", "tempo_range",
+                                      "clip_seconds", "sample_rate", "min_clip_rms")}
+    result = build_item(item, tmp_path, options)
+    voices = corpus.works_in(corpus.CorpusFile(Path(item.payload[0]), "josquin"))
+    assert result.records, result
+    for record in result.records:
+        assert "#" not in record["piece_id"] and record["piece_id"].startswith("josquin/")
+        assert len(record["programs"]) == voices > 1  # one instrument per merged voice
+
+
+def test_merge_voices_of_an_unused_collection_is_refused():
+    from zoo.datasets.genre import plan
+
+    recipe = recipes.load_recipe("genres-dance") | {"merge_voices": {"bach": "not a genre's collection here?"}}
+    recipe["genres"] = {g: cs for g, cs in recipe["genres"].items() if "bach" not in cs}
+    with pytest.raises(ValueError, match="merge_voices names collections no genre uses: bach"):
+        plan(recipe)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +32,15 @@ def split_of(piece_id: str) -> str:
 
 @dataclass(frozen=True)
 class CorpusFile:
-    """One file of the corpus; it may hold several works."""
+    """One file of the corpus; it may hold several works.
+
+    ``merged``: the file's works are the voices of one piece (music21's Josquin ABC files hold each voice of a
+    chanson as its own ``X:`` tune), so it is read as a single work whose parts are those voices.
+    """
 
     path: Path
     collection: str
+    merged: bool = False
 
     @property
     def relpath(self) -> str:
@@ -53,7 +58,7 @@ class Piece:
         return split_of(self.piece_id)
 
 
-def collection_files(collection: str) -> list[CorpusFile]:
+def collection_files(collection: str, merged: bool = False) -> list[CorpusFile]:
     """Score files of one corpus collection (a top-level corpus folder), sorted for determinism."""
     best: dict[Path, Path] = {}
     for p in map(Path, corpus.getComposer(collection)):
@@ -63,13 +68,15 @@ def collection_files(collection: str) -> list[CorpusFile]:
         stem = p.with_suffix("")
         if stem not in best or SCORE_SUFFIXES.index(suffix) < SCORE_SUFFIXES.index(best[stem].suffix.lower()):
             best[stem] = p
-    return [CorpusFile(p, collection) for p in sorted(best.values())]
+    return [CorpusFile(p, collection, merged) for p in sorted(best.values())]
 
 
 def pieces_in(file: CorpusFile) -> Iterator[Piece]:
-    """Parse a corpus file and yield its works (an Opus yields one piece per score)."""
+    """Parse a corpus file and yield its works (an Opus yields one piece per score, or one in all if merged)."""
     parsed = converter.parse(str(file.path))
-    if isinstance(parsed, stream.Opus):
+    if isinstance(parsed, stream.Opus) and file.merged:
+        yield Piece(file.relpath, file.collection, _with_measures(parsed.mergeScores()))
+    elif isinstance(parsed, stream.Opus):
         for n, score in enumerate(parsed.scores, start=1):
             yield Piece(f"{file.relpath}#{n}", file.collection, _with_measures(score))
     else:
@@ -95,12 +102,14 @@ def _with_measures(score: stream.Score) -> stream.Score:
 
 def works_in(file: CorpusFile) -> int:
     """Works in a file without parsing it: ABC collections number theirs with ``X:`` lines."""
-    if file.path.suffix.lower() == ".abc":
+    if file.path.suffix.lower() == ".abc" and not file.merged:
         text = file.path.read_text(encoding="utf-8", errors="replace")
         return max(1, len(re.findall(r"^X:", text, flags=re.MULTILINE)))
     return 1
 
 
-def works(collections: list[str]) -> list[tuple[CorpusFile, int]]:
-    """Every (file, 1-based work index) of the collections, in a stable order."""
-    return [(f, n) for c in collections for f in collection_files(c) for n in range(1, works_in(f) + 1)]
+def works(collections: list[str], merged: Collection[str] = ()) -> list[tuple[CorpusFile, int]]:
+    """Every (file, 1-based work index) of the collections, in a stable order; files of the ``merged``
+    collections count as one work each (:class:`CorpusFile`)."""
+    return [(f, n) for c in collections for f in collection_files(c, c in merged)
+            for n in range(1, works_in(f) + 1)]

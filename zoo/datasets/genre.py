@@ -44,30 +44,35 @@ def plan(recipe: dict[str, Any]) -> list[WorkItem]:
     A genre with few, long pieces (classical) takes many clips from each; one with
     thousands of short tunes (folk) takes one clip from each of a sample. 20 % more
     pieces than needed are planned, and the build trims every genre to the same count.
+    The recipe's ``exclude`` (glob → why) leaves corpus files out; ``merge_voices`` (collection → why) reads
+    each file of those collections as one piece whose parts are the file's tunes.
     """
+    unknown = set(recipe.get("merge_voices", {})) - {c for cs in recipe["genres"].values() for c in cs}
+    if unknown:
+        raise ValueError(f"merge_voices names collections no genre uses: {', '.join(sorted(unknown))}")
     rng = random.Random(recipe["seed"])
     cap = recipe["max_clips_per_piece"]
-    chosen: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
-    exclude = recipe.get("exclude", {})
+    chosen: dict[tuple[str, str, str, bool], dict[int, int]] = defaultdict(dict)
+    exclude, merged = recipe.get("exclude", {}), recipe.get("merge_voices", {})
     for genre, collections in recipe["genres"].items():
         target = clips_wanted(recipe["clips_per_genre"], genre)
-        works = [w for w in corpus.works(collections) if not excluded(w[0].relpath, exclude)]
+        works = [w for w in corpus.works(collections, merged) if not excluded(w[0].relpath, exclude)]
         rng.shuffle(works)
         per_piece = min(cap, max(recipe["min_clips_per_piece"], math.ceil(target / max(1, len(works)))))
         needed = min(len(works), math.ceil(1.2 * target / per_piece))
         for f, n in works[:needed]:
-            chosen[(str(f.path), f.collection, genre)][n] = per_piece
+            chosen[(str(f.path), f.collection, genre, f.merged)][n] = per_piece
     return [
-        WorkItem(build.safe_key(corpus.CorpusFile(Path(p), c).relpath), (p, c, g, sorted(sel.items())))
-        for (p, c, g), sel in sorted(chosen.items())
+        WorkItem(build.safe_key(corpus.CorpusFile(Path(p), c).relpath), (p, c, g, sorted(sel.items()), m))
+        for (p, c, g, m), sel in sorted(chosen.items())
     ]
 
 
 def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemResult:
-    path, collection, genre, selection = item.payload
+    path, collection, genre, selection, merged = item.payload
     wanted = dict(selection)
     result = ItemResult(item.key)
-    for index, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection), wanted):
+    for index, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection, merged), wanted):
         if result.full(options.get("item_limit")):
             break
         try:

@@ -163,3 +163,18 @@ def test_mixup_blends_clips_and_labels_alike():
     # a clip's values and its label move by the same weight: clip i = lam * i + (1 - lam) * j
     lam = mixed_y.numpy()[np.arange(8), np.arange(8) % len(GENRES)]
     assert not np.allclose(mixed_x.numpy(), x.numpy()) and np.all((lam > 0) & (lam <= 1))
+
+
+def test_cli_evaluate_reports_accuracy_and_misread_clips(model, genre_build, tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    weights = tmp_path / "w.h5"
+    model.keras_model.save_weights(str(weights))
+    result = CliRunner().invoke(main, ["evaluate", "genre-cnn", "--data", str(genre_build[0]), "--split", "train",
+                                       "--weights", str(weights)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["clips"] > 0 and 0 <= summary["clip_accuracy"] <= 1
+    assert len(summary["errors"]) == round((1 - summary["clip_accuracy"]) * summary["clips"])

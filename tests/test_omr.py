@@ -171,3 +171,18 @@ def test_cli_recognize_json_and_musicxml(recognizer, primus_fixture, tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["file"] == str(bad) and "error" in lines[0]
     assert lines[1]["file"].endswith(FIXTURE_PNG) and isinstance(lines[1]["tokens"], list)
+
+
+def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    data, _ = staff_build
+    split = next(s for s in ("test", "validation", "train") if any((data / "tfrecords" / s).glob("*.tfrecord")))
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["split"] == split and 0 <= summary["ser"] < 0.5 and "errors_by_type" in summary
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", "tset"])
+    assert result.exit_code != 0 and "has no 'tset' split" in result.output

@@ -94,6 +94,35 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
     return parsed
 
 
+@click.command("evaluate")
+@click.argument("model_name", type=click.Choice(sorted(TRAINERS)))
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Built dataset folder [default: <data dir>/<dataset>].")
+@click.option("--split", default="test", show_default=True,
+              help="train, validation, test, or a written copy such as test_distorted (scorezoo data distort).")
+@click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
+@click.option("--beam", type=int, default=0, show_default=True, help="CTC beam width (omr models; 0: greedy).")
+def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int) -> None:
+    """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
+    omr: SER, sequence error rate, errors by token type)."""
+    import importlib
+
+    module, dataset = TRAINERS[model_name]
+    data_dir = data_dir or paths.data_dir() / dataset
+    if not (data_dir / "tfrecords" / split).is_dir():
+        found = sorted(p.name for p in (data_dir / "tfrecords").glob("*") if p.is_dir())
+        raise click.BadParameter(f"{data_dir} has no {split!r} split (found: {', '.join(found) or 'none'})",
+                                 param_hint="--split/--data")
+    trainer = importlib.import_module(module)
+    model = _load(model_name, weights)
+    if dataset == "genre":
+        summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
+    else:
+        summary = trainer.evaluate(model, data_dir, split, beam=beam)
+    click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **summary},
+                          indent=2))
+
+
 @click.command("recognize")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="omr-resnet-bisru", show_default=True)

@@ -96,6 +96,7 @@ def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path, op
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["labels"] == list(GENRES) and "test_clip_accuracy" in manifest["metrics"]
     assert manifest["training"]["schedule"] == options.get("schedule", "plateau")
+    assert "lr" in (run / "history.csv").read_text().splitlines()[0].split(",")
     loaded = zoo.load("genre-cnn", weights=run)
     assert loaded.manifest.name == "genre-cnn"
     evaluation = json.loads((run / "evaluation.json").read_text())

@@ -7,18 +7,14 @@ from zoo.training.averaging import WeightAverage
 
 
 class _Recorder(tf.keras.callbacks.Callback):
-    """The raw weights after every training step, and the weights each validation pass saw."""
+    """The raw weights after every training step."""
 
     def __init__(self) -> None:
         super().__init__()
         self.steps: list[list[np.ndarray]] = []
-        self.validated: list[list[np.ndarray]] = []
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps.append([w.copy() for w in self.model.get_weights()])
-
-    def on_test_begin(self, logs=None):
-        self.validated.append([w.copy() for w in self.model.get_weights()])
 
 
 def test_validation_and_final_weights_are_the_running_average():
@@ -30,7 +26,8 @@ def test_validation_and_final_weights_are_the_running_average():
     initial = [w.copy() for w in net.get_weights()]
     average, recorder = WeightAverage(0.9), _Recorder()
     # the recorder comes first: it sees the raw weights after each step, before any swap
-    history = net.fit(x, y, batch_size=16, epochs=3, validation_data=(x, y), callbacks=[recorder, average], verbose=0)
+    history = net.fit(x, y, batch_size=16, epochs=3, validation_data=(x, y), callbacks=[recorder, average],
+                      shuffle=False, verbose=0)
 
     steps_per_epoch = 4
     expected_avg = [w.copy() for w in initial]
@@ -46,8 +43,17 @@ def test_validation_and_final_weights_are_the_running_average():
         assert history.history["val_loss"][epoch] == pytest.approx(want, rel=1e-4)
     for got, want in zip(net.get_weights(), expected_after_epoch[-1]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    # training went on from the raw weights, not from the average: the last raw step differs from the average
-    assert not np.allclose(recorder.steps[-1][0], net.get_weights()[0])
+    # training went on from the raw weights, not from the average: epoch 2's first SGD step (batch x[:16], no
+    # shuffling) starts from epoch 1's last raw weights
+    def sgd_step(kernel, bias):
+        residual = x[:16] @ kernel + bias - y[:16]
+        return kernel - 0.1 * 2 * x[:16].T @ residual / 16, bias - 0.1 * 2 * residual.mean(0)
+
+    want_kernel, _ = sgd_step(*recorder.steps[steps_per_epoch - 1])
+    np.testing.assert_allclose(recorder.steps[steps_per_epoch][0], want_kernel, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(sgd_step(*expected_after_epoch[0])[0], want_kernel, atol=1e-3)
+    # a second fit starts a new average from the weights it starts with
+    net.fit(x, y, batch_size=16, epochs=1, validation_data=(x, y), callbacks=[average], verbose=0)
 
 
 def test_decay_must_be_a_fraction():

@@ -68,7 +68,7 @@ def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | N
         summary = trainer.train(data_dir, out, **common, **({"epochs": epochs} if epochs else {}),
                                 **_parse_overrides(overrides))
         summary = {k: v for k, v in summary.items() if k != "results"} | {
-            "test": {k: v for k, v in summary["results"]["test"].items() if k != "confusion"}}
+            "test": {k: v for k, v in summary["results"]["test"].items() if k not in ("confusion", "errors")}}
     else:
         summary = trainer.train(model_name, data_dir, out, minutes=minutes, **common,
                                 **({"max_epochs": epochs} if epochs else {}), **_parse_overrides(overrides))
@@ -109,16 +109,21 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 
     module, dataset = TRAINERS[model_name]
     data_dir = data_dir or paths.data_dir() / dataset
-    if not (data_dir / "tfrecords" / split).is_dir():
-        found = sorted(p.name for p in (data_dir / "tfrecords").glob("*") if p.is_dir())
-        raise click.BadParameter(f"{data_dir} has no {split!r} split (found: {', '.join(found) or 'none'})",
-                                 param_hint="--split/--data")
+    if not any((data_dir / "tfrecords" / split).glob(f"{dataset}-*.tfrecord")):
+        found = sorted({p.parent.name for p in (data_dir / "tfrecords").glob(f"*/{dataset}-*.tfrecord")})
+        raise click.BadParameter(f"{data_dir} has no {dataset} records in a {split!r} split "
+                                 f"(found: {', '.join(found) or 'none'})", param_hint="--split/--data")
+    if beam and dataset == "genre":
+        raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
-    if dataset == "genre":
-        summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
-    else:
-        summary = trainer.evaluate(model, data_dir, split, beam=beam)
+    try:
+        if dataset == "genre":
+            summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
+        else:
+            summary = trainer.evaluate(model, data_dir, split, beam=beam)
+    except KeyError as exc:  # a genre label the model does not know
+        raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
     click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **summary},
                           indent=2))
 

@@ -36,16 +36,16 @@ class WeightAverage(tf.keras.callbacks.Callback):
         self._average = [tf.Variable(w, trainable=False) for w in self._weights()]
         self._step = tf.Variable(0.0, trainable=False)
         self._averaged_in_model = False
+        # traced per fit: a tf.function traced once would keep the variables of the first fit
+        self._update, self._swap = tf.function(self._update_step), tf.function(self._swap_weights)
 
-    @tf.function
-    def _update(self) -> None:
+    def _update_step(self) -> None:
         self._step.assign_add(1.0)
         d = tf.minimum(self.decay, (1.0 + self._step) / (10.0 + self._step))
         for avg, w in zip(self._average, self._weights()):
             avg.assign(d * avg + (1.0 - d) * tf.cast(w, avg.dtype))
 
-    @tf.function
-    def _swap(self) -> None:
+    def _swap_weights(self) -> None:
         for avg, w in zip(self._average, self._weights()):
             raw = tf.identity(w)
             w.assign(avg)

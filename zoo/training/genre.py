@@ -136,10 +136,11 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
     net = model.keras_model
     steps_per_epoch = -(-len(train_split.labels) // batch_size)
     rate: Any = learning_rate
-    if schedule == "cosine":
+    if schedule == "cosine":  # warm-up over the first epoch (none in a 1-epoch run), then decay to 0
+        warmup = steps_per_epoch if epochs > 1 else 0
         rate = tf.keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, (epochs - 1) * steps_per_epoch), warmup_target=learning_rate,
-            warmup_steps=steps_per_epoch)
+            0.0, decay_steps=max(1, epochs * steps_per_epoch - warmup), warmup_target=learning_rate,
+            warmup_steps=warmup)
     net.compile(optimizer=tf.keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = np.eye(len(GENRES), dtype=np.float32)
     train_ds = (tf.data.Dataset.from_tensor_slices((train_split.log_mel, one_hot[train_split.labels]))
@@ -155,10 +156,13 @@ def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32,
         tf.keras.callbacks.ModelCheckpoint(str(weights), monitor="val_accuracy", save_best_only=True,
                                            save_weights_only=True),
         tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
-        tf.keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
-    if schedule == "plateau":
+    if schedule == "plateau":  # both put the rate in the epoch's logs, before CSVLogger fixes its columns
         callbacks.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3))
+    else:
+        callbacks.append(tf.keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: logs.update(lr=float(rate(net.optimizer.iterations)))))
+    callbacks.append(tf.keras.callbacks.CSVLogger(str(out_dir / "history.csv")))
     t1 = time.perf_counter()
     # genres may differ in size (recipe equal_genres=false): weight classes to count equally
     counts = np.bincount(train_split.labels, minlength=len(GENRES))

@@ -47,7 +47,9 @@ PY310=$(find_python) || {
        "TFX 1.16 and its ml-metadata wheels need Python 3.10 on this platform." >&2
   exit 1
 }
-if command -v uv >/dev/null 2>&1; then
+# `command -v uv` is not enough: a pyenv shim named uv exists when any pyenv Python has uv,
+# and fails ("pyenv: uv: command not found") under a global Python that lacks it.
+if uv --version >/dev/null 2>&1; then
   UV=(uv)
 else
   "$PY310" -m uv --version >/dev/null 2>&1 || "$PY310" -m pip install -q uv

@@ -107,10 +107,12 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
 
+    from zoo.datasets import tfrecords
+
     module, dataset = TRAINERS[model_name]
     data_dir = data_dir or paths.data_dir() / dataset
-    if not any((data_dir / "tfrecords" / split).glob(f"{dataset}-*.tfrecord")):
-        found = sorted({p.parent.name for p in (data_dir / "tfrecords").glob(f"*/{dataset}-*.tfrecord")})
+    found = tfrecords.splits_with_records(data_dir, dataset)
+    if split not in found:
         raise click.BadParameter(f"{data_dir} has no {dataset} records in a {split!r} split "
                                  f"(found: {', '.join(found) or 'none'})", param_hint="--split/--data")
     if beam and dataset == "genre":

@@ -70,13 +70,17 @@ def to_example(dataset: str, features: dict[str, Any]) -> tf.train.Example:
     return tf.train.Example(features=tf.train.Features(feature={k: _feature(spec[k], features[k]) for k in spec}))
 
 
+def _pattern(dataset: str) -> str:
+    return f"{dataset}-*.tfrecord"
+
+
 def write_split(
     out_dir: Path, dataset: str, split: str, rows: Iterable[dict[str, Any]], shard_size: int = SHARD_SIZE
 ) -> int:
     """Write rows as sharded TFRecords under ``out_dir/tfrecords/<split>/``; returns the count."""
     split_dir = out_dir / "tfrecords" / split
     split_dir.mkdir(parents=True, exist_ok=True)
-    for old in split_dir.glob(f"{dataset}-*.tfrecord"):
+    for old in split_dir.glob(_pattern(dataset)):
         old.unlink()
     count, writer = 0, None
     for row in rows:
@@ -91,8 +95,13 @@ def write_split(
     return count
 
 
+def splits_with_records(data_dir: str | Path, dataset: str) -> list[str]:
+    """Names of the splits (written copies such as test_distorted included) that hold records of ``dataset``."""
+    return sorted({p.parent.name for p in (Path(data_dir) / "tfrecords").glob(f"*/{_pattern(dataset)}")})
+
+
 def files(data_dir: str | Path, split: str, dataset: str) -> list[str]:
-    found = sorted(str(p) for p in (Path(data_dir) / "tfrecords" / split).glob(f"{dataset}-*.tfrecord"))
+    found = sorted(str(p) for p in (Path(data_dir) / "tfrecords" / split).glob(_pattern(dataset)))
     if not found:
         raise FileNotFoundError(
             f"No {dataset} TFRecords for split {split!r} under {Path(data_dir) / 'tfrecords' / split}; "

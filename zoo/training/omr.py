@@ -22,7 +22,7 @@ from zoo.metrics import ErrorRates
 from zoo.models.omr import ScoreRecognizer, output_lengths
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.distortions import DistortionConfig, distort
-from zoo.pretrained import write_manifest
+from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import plots
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
@@ -80,10 +80,14 @@ def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tens
     return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
 
 
-def _earlier_stages(warm_start: str | None) -> list[dict[str, Any]]:
-    """The training stages behind a warm start from a run folder, read from its manifest (and its own
-    warm start's, recursively), so that a continued model's manifest tells its whole training."""
+def _earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, Any]]:
+    """The training stages behind a warm start from a run folder or the shipped weights ("pretrained"), read
+    from its manifest (and its own warm start's, recursively), so that a continued model's manifest tells its
+    whole training."""
     stages: list[dict[str, Any]] = []
+    if warm_start == "pretrained":
+        shipped = find_manifest(model_name)
+        warm_start = str(shipped.directory) if shipped else None
     while warm_start and (Path(warm_start) / "manifest.json").is_file():
         training = json.loads((Path(warm_start) / "manifest.json").read_text()).get("training", {})
         if "stages" in training:
@@ -220,7 +224,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         if bad_epochs >= patience or elapsed > minutes * 60:
             break
     train_seconds = time.perf_counter() - start
-    stages = _earlier_stages(warm_start) + [{
+    stages = _earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule,
         "extra_data": str(extra_data) if extra_data else None}]

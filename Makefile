@@ -42,6 +42,7 @@ data: setup
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance
+	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
 
 # The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
 # 70 min on the staff data (cosine from 5e-4), then 25 min with 30 % staff-incipits batches (cosine from 3e-4).

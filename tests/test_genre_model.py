@@ -179,3 +179,18 @@ def test_cli_evaluate_reports_accuracy_and_misread_clips(model, genre_build, tmp
     summary = json.loads(result.output)
     assert summary["clips"] > 0 and 0 <= summary["clip_accuracy"] <= 1
     assert len(summary["errors"]) == round((1 - summary["clip_accuracy"]) * summary["clips"])
+
+
+def test_piece_bootstrap_resamples_whole_pieces():
+    from benchmarks.genre import piece_bootstrap
+
+    # 40 pieces of 3 clips each, a piece read all right or all wrong: the sample is 40 pieces, not 120 clips,
+    # so the interval is as wide as 40 independent draws give.
+    pieces = [f"p{i // 3}" for i in range(120)]
+    right = np.array([1.0 if i // 3 % 4 else 0.0 for i in range(120)])
+    same = piece_bootstrap({"a": right, "a - a": right - right}, pieces, rounds=500)
+    assert same["a - a"] == [0.0, 0.0]
+    low, high = same["a"]
+    assert low < 0.75 < high and high - low > 0.2  # independent clips would give about 0.15
+    always = piece_bootstrap({"b": np.ones(120)}, pieces, rounds=100)
+    assert always["b"] == [1.0, 1.0]

@@ -45,7 +45,8 @@ data: setup
 	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
 
 # The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
-# 70 min on the staff data (cosine from 5e-4), then 25 min with 30 % staff-incipits batches (cosine from 3e-4).
+# 70 min on the staff data (cosine from 5e-4), 25 min with 30 % staff-incipits batches (cosine from 3e-4),
+# then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -54,6 +55,10 @@ train-shipped-omr: setup
 	  --warm-start runs/omr-resnet-bisru-long --set learning_rate=3e-4 --set lr_schedule=cosine \
 	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
 	  --set extra_data=data/cache/staff-incipits --set extra_share=0.3 --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s6 --minutes 90 \
+	  --warm-start runs/omr-resnet-bisru-incipits --set learning_rate=2e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
+	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

@@ -137,7 +137,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"(+ {tr.get('spectrogram_seconds', '?')} s computing spectrograms), from `scorezoo train genre-cnn`, on "
         f"{r.get('genre_cnn_training_clips', {}).get('train', '?')} training clips of its manifest's build; the "
         "baselines are fitted on the train split above. Every build splits pieces by a hash of the piece id "
-        "(`zoo.datasets.corpus.split_of`), so a test piece here is never a training piece there.",
+        "(`zoo.datasets.corpus.split_of`), so a piece id in this test split is never in that training split.",
         "",
         "![accuracy](benchmarks/results/genre_accuracy.png) ![confusion](benchmarks/results/genre_confusion.png)",
         "",

@@ -58,13 +58,14 @@ def piece_bootstrap(correct: dict[str, np.ndarray], pieces: list[str], rounds: i
     ``correct`` maps a name to per-clip 0/1 correctness (same clip order); a name ``a - b`` is the gap of two.
     """
     index = {p: i for i, p in enumerate(sorted(set(pieces)))}
-    ids = list(index)
+    n = len(index)
     where = np.array([index[p] for p in pieces])
-    counts = np.bincount(where, minlength=len(ids))
-    hits = {n: np.bincount(where, weights=c.astype(float), minlength=len(ids)) for n, c in correct.items()}
-    draws = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=rounds)
+    counts = np.bincount(where, minlength=n)
+    hits = {name: np.bincount(where, weights=c.astype(float), minlength=n) for name, c in correct.items()}
+    draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=rounds)
     clips = draws @ counts
-    return {n: [round(float(v), 4) for v in np.percentile(draws @ h / clips, [2.5, 97.5])] for n, h in hits.items()}
+    return {name: [round(float(v), 4) for v in np.percentile(draws @ h / clips, [2.5, 97.5])]
+            for name, h in hits.items()}
 
 
 def run(data_dir: Path, weights: str, seconds: float) -> dict[str, Any]:

@@ -190,3 +190,74 @@ def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
     assert 'num="23"' in mei
     # Verovio's MusicXML import repeats the clef inside the rest's layer and draws it after the rest
     assert mei.count("<clef ") == 1
+
+
+ABC_TUNE = """X:1
+T:carry
+M:4/4
+L:1/4
+K:A
+=c c B A | c4 |]
+"""
+
+
+def test_abc_accidental_holds_to_the_end_of_the_bar(tmp_path):
+    """ABC 2.1: "=c c" under K:A is C twice; the next bar's c is C# again from the key."""
+    path = tmp_path / "tune.abc"
+    path.write_text(ABC_TUNE, encoding="utf-8")
+    names = [n.nameWithOctave for n in corpus.parse_file(path).recurse().notes]
+    assert names == ["C5", "C5", "B4", "A4", "C#5"]
+    assert semantic.encode_file(path)[3:5] == ["note-C5_quarter", "note-C5_quarter"]
+
+
+def _segment_from_notes(key_sharps: int, names: list[str]):
+    from music21 import key, meter, note, stream
+
+    m = stream.Measure(number=1)
+    m.append([key.KeySignature(key_sharps), meter.TimeSignature("4/4")] + [note.Note(n) for n in names])
+    part = stream.Part([m])
+    for n in part.recurse().notes:
+        if n.pitch.accidental is not None:
+            n.pitch.accidental.displayStatus = False  # as a source that prints none of them
+    return part
+
+
+def test_unreadable_accidentals_are_found_and_printed():
+    """A# and G-natural under no printed accidental read as A and G# in A major: both get printed, once per bar."""
+    from music21 import musicxml
+
+    from zoo.datasets import accidentals, segments
+
+    seg = _segment_from_notes(3, ["A4", "A#4", "A#4", "G4"])
+    tokens = semantic.stream_to_tokens(seg)
+    raw = musicxml.m21ToXml.GeneralObjectExporter(seg).parse().decode("utf-8")
+    assert accidentals.unreadable_notes(raw) == [1, 3]  # the second A# reads from the first once printed
+    xml = segments.to_musicxml(seg)
+    assert accidentals.unreadable_notes(xml) == []
+    assert xml.count("<accidental>") == 2
+    assert semantic.stream_to_tokens(seg) == tokens  # printing a mark never changes the label
+
+
+def test_readable_staff_is_exported_unchanged():
+    from zoo.datasets import accidentals, segments
+
+    xml = segments.to_musicxml(_chorale_segment())
+    assert accidentals.unreadable_notes(xml) == []
+
+
+def test_readability_follows_ties_and_key_changes():
+    from zoo.datasets import accidentals
+
+    def note(step, alter, octave, acc=None, tie=None):
+        return (f"<note><pitch><step>{step}</step><alter>{alter}</alter><octave>{octave}</octave></pitch>"
+                + (f"<accidental>{acc}</accidental>" if acc else "") + (f'<tie type="{tie}"/>' if tie else "")
+                + "</note>")
+
+    xml = ("<score-partwise><part id='P1'>"
+           "<measure number='1'><attributes><key><fifths>0</fifths></key></attributes>"
+           + note("F", 1, 4, "sharp", "start") + "</measure>"
+           "<measure number='2'>" + note("F", 1, 4, tie="stop") + note("F", 1, 4) + "</measure>"
+           "<measure number='3'><attributes><key><fifths>-2</fifths></key></attributes>"
+           + note("B", -1, 4) + note("E", 0, 5) + "</measure></part></score-partwise>")
+    # tied F# carries its sharp over the bar line, the next F does not; E in B-flat major needs a natural
+    assert accidentals.unreadable_notes(xml) == [2, 4]

@@ -71,9 +71,25 @@ def collection_files(collection: str, merged: bool = False) -> list[CorpusFile]:
     return [CorpusFile(p, collection, merged) for p in sorted(best.values())]
 
 
+# ABC 2.1's rule: an accidental holds for the notes of the same pitch to the end of the bar. music21 applies it
+# only to files that declare ABC >= 2.0, and the corpus' ABC files (Essen, Ryan's, O'Neill's, Josquin) declare
+# none, so without this line "=c2 c2" under K:A reads as C then C#, where the tune means C twice.
+ABC_VERSION_LINE = "%abc-2.1"
+
+
+def parse_file(path: Path) -> stream.Stream:
+    """music21's reading of a score file, ABC files under ABC 2.1's accidental rule unless they say otherwise."""
+    if path.suffix.lower() != ".abc":
+        return converter.parse(str(path))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not re.search(r"^%abc-\d", text, flags=re.MULTILINE):
+        text = f"{ABC_VERSION_LINE}\n{text}"
+    return converter.parse(text, format="abc")
+
+
 def pieces_in(file: CorpusFile) -> Iterator[Piece]:
     """Parse a corpus file and yield its works (an Opus yields one piece per score, or one in all if merged)."""
-    parsed = converter.parse(str(file.path))
+    parsed = parse_file(file.path)
     if isinstance(parsed, stream.Opus) and file.merged:
         yield Piece(file.relpath, file.collection, _with_measures(parsed.mergeScores()))
     elif isinstance(parsed, stream.Opus):

@@ -28,6 +28,7 @@ from music21 import (
     tempo,
 )
 
+from zoo.datasets import accidentals
 from zoo.datasets.semantic import CONTEXT_CLASSES  # what a staff's opening restates
 
 _DROP_CLASSES = (
@@ -174,4 +175,14 @@ def _cut_dangling_ties(segment: stream.Part) -> None:
 
 
 def to_musicxml(part: stream.Part) -> str:
-    return musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
+    """MusicXML of a one-staff segment, printing every accidental a reader needs for its sounding pitches
+    (:mod:`zoo.datasets.accidentals`), so an image engraved from it shows what its label says."""
+    xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
+    unreadable = accidentals.unreadable_notes(xml)
+    if not unreadable:
+        return xml
+    accidentals.print_accidentals(part, unreadable)
+    xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
+    if accidentals.unreadable_notes(xml):
+        raise ValueError("printed accidentals do not give the sounding pitches")
+    return xml

@@ -36,7 +36,8 @@ music21 quirks handled here (music21 9.x): its MEI reader drops ``<multiRest>`` 
 empty, with duration 0), ignores ``@fermata``, ``<fermata>`` and ``@meter.sym`` (C and C/ become plain 4/4
 and 2/2), and leaves a note without ``@accid``/``@accid.ges`` with no accidental, i.e. natural, although MEI
 means "as the key signature and earlier accidentals in the measure say". :func:`encode_file` repairs these
-for ``.mei`` files; the other readers (MusicXML, Humdrum, ABC) already give sounding pitches.
+for ``.mei`` files; the other readers (MusicXML, Humdrum, ABC) already give sounding pitches, ABC once
+:func:`zoo.datasets.corpus.parse_file` has told music21 that an accidental holds to the end of the bar.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ from typing import Literal
 from music21 import bar, base, chord, clef, converter, duration, expressions, key, meter, note, pitch, spanner, stream
 from music21 import tie as m21tie
 from music21.musicxml.helpers import isFullMeasureRest
+
+from zoo.datasets.corpus import parse_file
 
 __all__ = [
     "EXTENSION_TOKENS",
@@ -187,7 +190,7 @@ def _read_score(path: Path) -> stream.Stream:
     try:
         if path.suffix.lower() == ".mei":
             return _read_mei(path)
-        parsed = converter.parse(path)
+        parsed = parse_file(path)
     except EncodingError:
         raise
     except Exception as exc:  # music21 raises many unrelated types for unreadable input

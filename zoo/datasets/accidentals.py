@@ -1,0 +1,76 @@
+"""Does an engraved staff show the pitches of its label? Its printed accidentals read the way a musician reads them.
+
+A staff image and its semantic label are a fair training pair only if a reader gets each labelled (sounding)
+pitch from what is printed: an accidental on the note, else the note it is tied from, else an accidental earlier
+in the bar on the same line or space, else the key signature. Sources break this in ways that are easy to miss:
+MusicXML files whose ``<accidental>`` marks were placed for another layout, segments cut out of a bar's
+context. The staff builder checks every sample's MusicXML with :func:`unreadable_notes` and prints the
+accidentals those notes need (:func:`print_accidentals`) before engraving.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from music21 import pitch, stream
+
+SHARP_ORDER = "FCGDAEB"
+PRINTED_ALTER = {"sharp": 1, "flat": -1, "natural": 0, "double-sharp": 2, "sharp-sharp": 2, "flat-flat": -2,
+                 "natural-sharp": 1, "natural-flat": -1}
+
+
+def key_alter(fifths: int, step: str) -> int:
+    """The alteration a key signature of ``fifths`` (sharps > 0, flats < 0) gives ``step``."""
+    if fifths > 0:
+        return int(step in SHARP_ORDER[:fifths])
+    return -int(step in SHARP_ORDER[::-1][:-fifths])
+
+
+def unreadable_notes(musicxml: str) -> list[int]:
+    """Indexes of the pitched notes (chord members after the first not counted, as in music21's
+    ``recurse().notes``) whose printed accidentals, tie and key signature give another pitch than they sound.
+
+    A flagged note counts as printed for the rest of its bar, so printing the flagged accidentals
+    (:func:`print_accidentals`) makes the whole staff readable with one mark per pitch and bar.
+    """
+    root = ET.fromstring(musicxml)
+    bad: list[int] = []
+    index, fifths, previous = -1, 0, None
+    for measure in root.iter("measure"):
+        printed_in_bar: dict[tuple[str, str], int] = {}
+        for element in measure:
+            if element.tag == "attributes" and element.find("key/fifths") is not None:
+                fifths = int(element.findtext("key/fifths"))
+            if element.tag != "note" or element.find("pitch") is None:
+                continue
+            if element.find("chord") is None:
+                index += 1
+            p = element.find("pitch")
+            place = (p.findtext("step"), p.findtext("octave"))
+            sounding = float(p.findtext("alter") or 0)
+            printed = PRINTED_ALTER.get(element.findtext("accidental") or "")
+            tied_from = any(t.get("type") == "stop" for t in element.findall("tie"))
+            if printed is not None:
+                read = printed
+                printed_in_bar[place] = printed
+            elif tied_from and previous is not None and previous[0] == place:
+                read = previous[1]
+            elif place in printed_in_bar:
+                read = printed_in_bar[place]
+            else:
+                read = key_alter(fifths, place[0])
+            if read != sounding:
+                bad.append(index)
+                printed_in_bar[place] = sounding  # once printed, it holds for the rest of the bar
+            previous = (place, sounding)
+    return bad
+
+
+def print_accidentals(part: stream.Stream, indexes: Iterable[int]) -> None:
+    """Print the accidental (a natural if it has none) of the notes at ``indexes`` of ``part.recurse().notes``."""
+    notes = list(part.recurse().notes)
+    for i in indexes:
+        p = notes[i].pitch
+        if p.accidental is None:
+            p.accidental = pitch.Accidental("natural")
+        p.accidental.displayStatus = True

@@ -261,3 +261,27 @@ def test_readability_follows_ties_and_key_changes():
            + note("B", -1, 4) + note("E", 0, 5) + "</measure></part></score-partwise>")
     # tied F# carries its sharp over the bar line, the next F does not; E in B-flat major needs a natural
     assert accidentals.unreadable_notes(xml) == [2, 4]
+
+
+def test_tie_between_different_pitches_is_dropped_and_a_real_one_kept():
+    """Some ABC sources write '-' between different notes; Verovio draws no tie there, so the label has none."""
+    from music21 import meter, note, stream, tie
+
+    from zoo.datasets import segments
+
+    m1, m2 = stream.Measure(number=1), stream.Measure(number=2)
+    notes = [note.Note(n, quarterLength=2) for n in ("D4", "E4", "E4", "F4")]
+    notes[0].tie, notes[1].tie = tie.Tie("start"), tie.Tie("stop")  # D4 - E4: no tie
+    notes[2].tie, notes[3].tie = tie.Tie("start"), tie.Tie("stop")  # E4 - F4 across the bar: no tie
+    m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
+    m2.append([notes[2], notes[3]])
+    seg = segments.standalone_segment(stream.Part([m1, m2]), 0, 2)
+    assert "tie" not in semantic.stream_to_tokens(seg)
+
+    notes = [note.Note("G4", quarterLength=2) for _ in range(4)]
+    notes[1].tie, notes[2].tie = tie.Tie("start"), tie.Tie("stop")
+    m1, m2 = stream.Measure(number=1), stream.Measure(number=2)
+    m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
+    m2.append([notes[2], notes[3]])
+    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
+    assert tokens.count("tie") == 1 and tokens[tokens.index("tie") - 1] == "note-G4_half"

@@ -27,6 +27,7 @@ from music21 import (
     stream,
     tempo,
 )
+from music21 import tie as m21tie
 
 from zoo.datasets import accidentals
 from zoo.datasets.semantic import CONTEXT_CLASSES  # what a staff's opening restates
@@ -83,7 +84,7 @@ def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
         if obj is not None:
             head.insert(0, _plain(obj))
     _clean(segment)
-    _cut_dangling_ties(segment)
+    _cut_broken_ties(segment)
     segment.partName = None
     segment.partAbbreviation = None
     return segment
@@ -163,15 +164,22 @@ def _clean(segment: stream.Part) -> None:
             element.expressions = [e for e in element.expressions if isinstance(e, expressions.Fermata)]
 
 
-def _cut_dangling_ties(segment: stream.Part) -> None:
-    """Ties into or out of the segment would be drawn half; drop them."""
+def _cut_broken_ties(segment: stream.Part) -> None:
+    """Drop ties the engraving would not draw whole: into or out of the segment (half a tie), and between
+    notes of different pitches (a slur or a typo in some ABC sources, which Verovio does not draw)."""
     notes = list(segment.recurse().notes)
     if not notes:
         return
     if notes[0].tie is not None and notes[0].tie.type == "stop":
         notes[0].tie = None
-    if notes[-1].tie is not None and notes[-1].tie.type in ("start", "continue"):
-        notes[-1].tie = None
+    for a, b in zip(notes, notes[1:] + [None]):
+        if a.tie is None or a.tie.type not in ("start", "continue"):
+            continue
+        if b is not None and a.pitches == b.pitches:
+            continue
+        a.tie = m21tie.Tie("stop") if a.tie.type == "continue" else None
+        if b is not None and b.tie is not None:
+            b.tie = m21tie.Tie("start") if b.tie.type == "continue" else None
 
 
 def to_musicxml(part: stream.Part) -> str:

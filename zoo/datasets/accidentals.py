@@ -67,10 +67,11 @@ def unreadable_notes(musicxml: str) -> list[int]:
 
 
 def print_accidentals(part: stream.Stream, indexes: Iterable[int]) -> None:
-    """Print the accidental (a natural if it has none) of the notes at ``indexes`` of ``part.recurse().notes``."""
+    """Print the accidental (a natural if it has none) of the notes at ``indexes`` of ``part.recurse().notes``
+    (of every pitch, for a chord)."""
     notes = list(part.recurse().notes)
     for i in indexes:
-        p = notes[i].pitch
-        if p.accidental is None:
-            p.accidental = pitch.Accidental("natural")
-        p.accidental.displayStatus = True
+        for p in notes[i].pitches:
+            if p.accidental is None:
+                p.accidental = pitch.Accidental("natural")
+            p.accidental.displayStatus = True

@@ -110,6 +110,14 @@ def test_symbol_error_rate_and_breakdown():
     assert s["ser"] == pytest.approx(2 / 4) and s["sequence_error_rate"] == 0.5
     assert s["errors_by_type"]["pitch"] == 1 and s["errors_by_type"]["duration"] == 1
     assert s["errors_by_type"]["barline"] == 1
+    assert s["pitch_errors"] == {"accidental": 0, "position": 1, "note missing or extra": 0}
+
+
+def test_pitch_errors_say_which_part_of_the_pitch_was_misread():
+    rates = ErrorRates()
+    rates.add(["note-G#4_half", "note-G#4_half", "note-A4_whole"], ["note-G#4_half", "note-G4_half", "note-C5_whole"])
+    rates.add(["note-Bb3_quarter", "gracenote-C4_eighth"], ["note-Bb3_quarter"])
+    assert rates.summary()["pitch_errors"] == {"accidental": 1, "position": 1, "note missing or extra": 1}
 
 
 @pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 CATEGORIES = ("pitch", "duration", "clef/key/time", "barline", "rest", "other")
+PITCH_KINDS = ("accidental", "position", "note missing or extra")
 
 
 def token_category(token: str) -> str:
@@ -75,6 +76,7 @@ class ErrorRates:
     sequences: int = 0
     wrong_sequences: int = 0
     by_category: Counter = field(default_factory=Counter)
+    pitch_kinds: Counter = field(default_factory=Counter)
 
     def add(self, ref: Sequence[str], hyp: Sequence[str]) -> int:
         ops = [op for op in edit_ops(ref, hyp) if op[0] != "match"]
@@ -83,7 +85,10 @@ class ErrorRates:
         self.sequences += 1
         self.wrong_sequences += bool(ops)
         for op, r, h in ops:
-            self.by_category.update(_categories(op, r, h))
+            categories = _categories(op, r, h)
+            self.by_category.update(categories)
+            if "pitch" in categories:
+                self.pitch_kinds[_pitch_kind(op, r, h)] += 1
         return len(ops)
 
     def extend(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> ErrorRates:
@@ -102,7 +107,8 @@ class ErrorRates:
     def summary(self) -> dict:
         return {"ser": self.ser, "sequence_error_rate": self.sequence_error_rate, "errors": self.errors,
                 "reference_tokens": self.reference_tokens, "sequences": self.sequences,
-                "errors_by_type": {c: self.by_category.get(c, 0) for c in CATEGORIES}}
+                "errors_by_type": {c: self.by_category.get(c, 0) for c in CATEGORIES},
+                "pitch_errors": {k: self.pitch_kinds.get(k, 0) for k in PITCH_KINDS}}
 
 
 def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:
@@ -113,6 +119,15 @@ def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:
             cats = (["pitch"] if a[0] != b[0] else []) + (["duration"] if a[1] != b[1] else [])
             return cats or ["other"]
     return [token_category(ref if ref is not None else hyp)]
+
+
+def _pitch_kind(op: str, ref: str | None, hyp: str | None) -> str:
+    """Which part of a pitch was misread: only the accidental (same staff position), the staff position, or a note
+    was missed or added. The first says the model read the signs or their carrying wrong, the second the head."""
+    if op != "sub":
+        return "note missing or extra"
+    a, b = (_note_parts(t)[0].split("-", 1)[1] for t in (ref, hyp))
+    return "accidental" if a.replace("#", "").replace("b", "") == b.replace("#", "").replace("b", "") else "position"
 
 
 def symbol_error_rate(refs: Iterable[Sequence[str]], hyps: Iterable[Sequence[str]]) -> float:

@@ -46,7 +46,8 @@ data: setup
 
 # The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
 # 70 min on the staff data (cosine from 5e-4), 25 min with 30 % staff-incipits batches (cosine from 3e-4),
-# then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6).
+# then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6), then 65 min on the data rebuilt with
+# readable accidentals and ties (cosine from 1.5e-4; session 7).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -57,6 +58,10 @@ train-shipped-omr: setup
 	  --set extra_data=data/cache/staff-incipits --set extra_share=0.3 --set verbose=2
 	$(SZ) train omr-resnet-bisru --out runs/omr-s6 --minutes 90 \
 	  --warm-start runs/omr-resnet-bisru-incipits --set learning_rate=2e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
+	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s7 --minutes 65 \
+	  --warm-start runs/omr-s6 --set learning_rate=1.5e-4 --set lr_schedule=cosine \
 	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
 	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
 

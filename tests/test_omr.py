@@ -117,7 +117,9 @@ def test_pitch_errors_say_which_part_of_the_pitch_was_misread():
     rates = ErrorRates()
     rates.add(["note-G#4_half", "note-G#4_half", "note-A4_whole"], ["note-G#4_half", "note-G4_half", "note-C5_whole"])
     rates.add(["note-Bb3_quarter", "gracenote-C4_eighth"], ["note-Bb3_quarter"])
-    assert rates.summary()["pitch_errors"] == {"accidental": 1, "position": 1, "note missing or extra": 1}
+    rates.add(["note-G4_half", "note-Bb4_quarter"], ["rest-half", "note-B4_quarter"])  # a note read as a rest
+    rates.add(["note-G4_half"], ["gracenote-G4_half"])
+    assert rates.summary()["pitch_errors"] == {"accidental": 2, "position": 1, "note missing or extra": 3}
 
 
 @pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])

@@ -123,11 +123,19 @@ def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:
 
 def _pitch_kind(op: str, ref: str | None, hyp: str | None) -> str:
     """Which part of a pitch was misread: only the accidental (same staff position), the staff position, or a note
-    was missed or added. The first says the model read the signs or their carrying wrong, the second the head."""
-    if op != "sub":
+    was missed, added or read as another symbol. The first says the model read the signs or their carrying
+    wrong, the second the note head."""
+    a, b = _note_parts(ref or ""), _note_parts(hyp or "")
+    if op != "sub" or a is None or b is None:
         return "note missing or extra"
-    a, b = (_note_parts(t)[0].split("-", 1)[1] for t in (ref, hyp))
-    return "accidental" if a.replace("#", "").replace("b", "") == b.replace("#", "").replace("b", "") else "position"
+    a_pitch, b_pitch = (part.split("-", 1)[1] for part in (a[0], b[0]))
+    if a_pitch == b_pitch:  # note read as grace note or back: the pitch itself is right
+        return "note missing or extra"
+    return "accidental" if _strip_accidental(a_pitch) == _strip_accidental(b_pitch) else "position"
+
+
+def _strip_accidental(pitch: str) -> str:
+    return pitch[0] + pitch[1:].lstrip("#b")
 
 
 def symbol_error_rate(refs: Iterable[Sequence[str]], hyps: Iterable[Sequence[str]]) -> float:

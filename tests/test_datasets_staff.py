@@ -1,6 +1,7 @@
 """Staff dataset: a small real build from the music21 corpus, its layout, labels, splits and resumability."""
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -198,6 +199,13 @@ M:4/4
 L:1/4
 K:A
 =c c B A | c4 |]
+
+X:2
+T:tied over the bar line
+M:4/4
+L:1/4
+K:D
+D E F =C- | C4 |]
 """
 
 
@@ -205,9 +213,13 @@ def test_abc_accidental_holds_to_the_end_of_the_bar(tmp_path):
     """ABC 2.1: "=c c" under K:A is C twice; the next bar's c is C# again from the key."""
     path = tmp_path / "tune.abc"
     path.write_text(ABC_TUNE, encoding="utf-8")
-    names = [n.nameWithOctave for n in corpus.parse_file(path).recurse().notes]
-    assert names == ["C5", "C5", "B4", "A4", "C#5"]
+    first, second = corpus.parse_file(path).scores
+    assert [n.nameWithOctave for n in first.recurse().notes] == ["C5", "C5", "B4", "A4", "C#5"]
     assert semantic.encode_file(path)[3:5] == ["note-C5_quarter", "note-C5_quarter"]
+    # a tied note keeps its accidental over the bar line (music21 alone reads C# from the key)
+    assert [n.nameWithOctave for n in second.recurse().notes][-2:] == ["C4", "C4"]
+    tokens = semantic.stream_to_tokens(second.parts[0])
+    assert tokens[6:10] == ["note-C4_quarter", "tie", "barline", "note-C4_whole"]
 
 
 def _segment_from_notes(key_sharps: int, names: list[str]):
@@ -239,10 +251,15 @@ def test_unreadable_accidentals_are_found_and_printed():
 
 
 def test_readable_staff_is_exported_unchanged():
+    from music21 import musicxml
+
     from zoo.datasets import accidentals, segments
 
-    xml = segments.to_musicxml(_chorale_segment())
-    assert accidentals.unreadable_notes(xml) == []
+    seg = _chorale_segment()
+    plain = musicxml.m21ToXml.GeneralObjectExporter(seg).parse().decode("utf-8")
+    assert accidentals.unreadable_notes(plain) == []
+    same_ids = lambda xml: re.sub(r'"P[0-9a-f]+"', '"P"', xml)  # noqa: E731  music21 draws a random part id
+    assert same_ids(segments.to_musicxml(seg)) == same_ids(plain)
 
 
 def test_readability_follows_ties_and_key_changes():
@@ -285,3 +302,28 @@ def test_tie_between_different_pitches_is_dropped_and_a_real_one_kept():
     m2.append([notes[2], notes[3]])
     tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
     assert tokens.count("tie") == 1 and tokens[tokens.index("tie") - 1] == "note-G4_half"
+
+
+def test_tie_from_an_explicit_natural_is_kept_and_a_next_tie_left_alone():
+    from music21 import meter, note, pitch, stream, tie
+
+    from zoo.datasets import segments
+
+    notes = [note.Note(n, quarterLength=2) for n in ("C5", "C5", "C5", "C5")]
+    notes[0].pitch.accidental = pitch.Accidental("natural")  # printed natural tied to a note without accidental
+    notes[0].tie, notes[1].tie = tie.Tie("start"), tie.Tie("stop")
+    notes[2].tie, notes[3].tie = tie.Tie("start"), tie.Tie("stop")
+    m1, m2 = stream.Measure(number=1), stream.Measure(number=2)
+    m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
+    m2.append([notes[2], notes[3]])
+    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
+    assert tokens.count("tie") == 2
+
+    notes = [note.Note(n, quarterLength=1) for n in ("D4", "E4", "E4", "F4")]
+    notes[0].tie, notes[1].tie, notes[2].tie = tie.Tie("start"), tie.Tie("start"), tie.Tie("stop")
+    m = stream.Measure(number=1)
+    m.append([meter.TimeSignature("4/4")] + notes)
+    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m]), 0, 1))
+    # D4-E4 is no tie; E4's own tie to the next E4 stays
+    start = tokens.index("note-D4_quarter")
+    assert tokens[start:start + 4] == ["note-D4_quarter", "note-E4_quarter", "tie", "note-E4_quarter"]

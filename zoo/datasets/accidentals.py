@@ -2,28 +2,32 @@
 
 A staff image and its semantic label are a fair training pair only if a reader gets each labelled (sounding)
 pitch from what is printed: an accidental on the note, else the note it is tied from, else an accidental earlier
-in the bar on the same line or space, else the key signature. Sources break this in ways that are easy to miss:
-MusicXML files whose ``<accidental>`` marks were placed for another layout, segments cut out of a bar's
-context. The staff builder checks every sample's MusicXML with :func:`unreadable_notes` and prints the
-accidentals those notes need (:func:`print_accidentals`) before engraving.
+in the bar on the same line or space, else the key signature (the rules :func:`zoo.datasets.semantic.encode_file`
+applies to MEI's unspelled notes). Sources break this in ways that are easy to miss: MusicXML files whose
+``<accidental>`` marks were placed for another layout, segments cut out of a bar's context. Every engraved
+segment goes through :func:`zoo.datasets.segments.to_musicxml`, which finds such notes with
+:func:`unreadable_notes` and prints their accidentals (:func:`print_accidentals`).
+
+Both functions take one-voice staves of pitched notes (what the semantic encoding accepts), so the n-th
+``<note>`` of the MusicXML that is not a chord member is the n-th of music21's ``recurse().notes``; anything
+else fails safe, as the segment's check after printing raises.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from functools import cache
 
-from music21 import pitch, stream
+from music21 import key, pitch, stream
 
-SHARP_ORDER = "FCGDAEB"
-PRINTED_ALTER = {"sharp": 1, "flat": -1, "natural": 0, "double-sharp": 2, "sharp-sharp": 2, "flat-flat": -2,
-                 "natural-sharp": 1, "natural-flat": -1}
+PRINTED_ALTER = {"sharp": 1, "flat": -1, "natural": 0, "double-sharp": 2, "sharp-sharp": 2, "flat-flat": -2}
 
 
-def key_alter(fifths: int, step: str) -> int:
+@cache
+def key_alter(fifths: int, step: str) -> float:
     """The alteration a key signature of ``fifths`` (sharps > 0, flats < 0) gives ``step``."""
-    if fifths > 0:
-        return int(step in SHARP_ORDER[:fifths])
-    return -int(step in SHARP_ORDER[::-1][:-fifths])
+    accidental = key.KeySignature(fifths).accidentalByStep(step)
+    return accidental.alter if accidental is not None else 0
 
 
 def unreadable_notes(musicxml: str) -> list[int]:
@@ -72,6 +76,5 @@ def print_accidentals(part: stream.Stream, indexes: Iterable[int]) -> None:
     notes = list(part.recurse().notes)
     for i in indexes:
         for p in notes[i].pitches:
-            if p.accidental is None:
-                p.accidental = pitch.Accidental("natural")
+            p.accidental = pitch.Accidental(p.alter)  # standard name: a "natural-sharp" would export as "other"
             p.accidental.displayStatus = True

@@ -175,22 +175,26 @@ def _cut_broken_ties(segment: stream.Part) -> None:
     for a, b in zip(notes, notes[1:] + [None]):
         if a.tie is None or a.tie.type not in ("start", "continue"):
             continue
-        if b is not None and a.pitches == b.pitches:
+        if b is not None and _sounding(a) == _sounding(b):
             continue
         a.tie = m21tie.Tie("stop") if a.tie.type == "continue" else None
-        if b is not None and b.tie is not None:
+        if b is not None and b.tie is not None and b.tie.type in ("stop", "continue"):
             b.tie = m21tie.Tie("start") if b.tie.type == "continue" else None
+
+
+def _sounding(n: note.NotRest) -> list[tuple[str, int | None, float]]:
+    """Step, octave and alteration of each pitch: an explicit natural and no accidental sound the same."""
+    return [(p.step, p.implicitOctave, p.alter) for p in n.pitches]
 
 
 def to_musicxml(part: stream.Part) -> str:
     """MusicXML of a one-staff segment, printing every accidental a reader needs for its sounding pitches
-    (:mod:`zoo.datasets.accidentals`), so an image engraved from it shows what its label says."""
-    xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
-    unreadable = accidentals.unreadable_notes(xml)
-    if not unreadable:
-        return xml
-    accidentals.print_accidentals(part, unreadable)
-    xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
-    if accidentals.unreadable_notes(xml):
-        raise ValueError("printed accidentals do not give the sounding pitches")
-    return xml
+    (:mod:`zoo.datasets.accidentals`; it marks them on ``part``), so an image engraved from it shows what its
+    label says."""
+    for _ in range(3):  # a printed mark can change what music21 decides to print after it
+        xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
+        unreadable = accidentals.unreadable_notes(xml)
+        if not unreadable:
+            return xml
+        accidentals.print_accidentals(part, unreadable)
+    raise ValueError("printed accidentals do not give the sounding pitches")

@@ -109,3 +109,11 @@ def test_load_from_weights_path_and_bad_file(tmp_path, tiny):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(WeightsError, match="bad.h5"):
         zoo.load(tiny, weights=bad)
+
+
+def test_manifest_paths_are_relative_to_the_checkout(tmp_path):
+    checkout = zoo.paths.source_checkout()
+    if checkout is None:
+        pytest.skip("not a source checkout")
+    assert zoo.paths.portable(checkout / "data" / "cache" / "staff") == "data/cache/staff"
+    assert zoo.paths.portable(tmp_path) == str(tmp_path)

@@ -31,6 +31,15 @@ def data_dir() -> Path:
     return checkout / "data" / "cache" if checkout else home() / "data"
 
 
+def portable(path: str | Path) -> str:
+    """``path`` as a manifest should record it: relative to the source checkout when inside it, so a shipped
+    manifest does not carry the path of the machine that trained the model."""
+    resolved, checkout = Path(path).resolve(), source_checkout()
+    if checkout is not None and resolved.is_relative_to(checkout):
+        return str(resolved.relative_to(checkout))
+    return str(path)
+
+
 def pretrained_dirs() -> list[Path]:
     """Search order for pretrained manifests: user overrides first, then shipped ones."""
     return [home() / "pretrained", SHIPPED_PRETRAINED_DIR]

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
+from zoo import paths
 from zoo.datasets import build, semantic, tfrecords
 from zoo.metrics import ErrorRates
 from zoo.models.omr import ScoreRecognizer, output_lengths
@@ -239,8 +240,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         input_spec=zoo.get_spec(model_name).input_spec,
         preprocessing={"function": "zoo.preprocessing.image.png_to_staff", "height": height,
                        "ink": "white on black (1 - gray)", "time_reduction": 4},
-        training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": str(data_dir),
-                       **({"extra_data_dir": str(extra_data), "extra_share": extra_share,
+        training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": paths.portable(data_dir),
+                       **({"extra_data_dir": paths.portable(extra_data), "extra_share": extra_share,
                            "extra_build_config": build.read_build_config(Path(extra_data))} if extra_data else {})},
         metrics={"validation_ser": round(best, 5)},
         training={"train_seconds": round(train_seconds, 1), "epochs": len(history["loss"]), "images_seen": images,

@@ -181,6 +181,35 @@ def test_reclef_changes_only_the_clef_token():
     assert seen <= {f"clef-{c}" for c in segments.INCIPIT_CLEFS} and len(seen) > 2
 
 
+def test_transpose_to_key_moves_notes_and_key_signature_together():
+    import random
+
+    from zoo.datasets import accidentals, segments
+
+    before = semantic.stream_to_tokens(_chorale_segment())  # A major, three sharps
+    keys = set()
+    for seed in range(10):
+        seg = _chorale_segment()
+        assert segments.transpose_to_key(seg, random.Random(seed), max_accidentals=6)
+        after = semantic.stream_to_tokens(seg)
+        keys.add(after[1])
+        assert after[1] != before[1] and after[1].startswith("keySignature-")
+        # durations, bar lines and rests stay; only pitches move
+        assert [t.split("_")[-1] for t in after[2:]] == [t.split("_")[-1] for t in before[2:]]
+        assert accidentals.unreadable_notes(segments.to_musicxml(seg)) == []
+    assert len(keys) > 4
+
+
+def test_key_interval_is_at_most_a_tritone():
+    from zoo.datasets import segments
+
+    for sharps in range(-6, 7):
+        for new in range(-6, 7):
+            moved = segments.key_interval(sharps, new)
+            assert abs(moved.semitones) <= 6
+            assert segments.key.KeySignature(sharps).transpose(moved).sharps == new
+
+
 def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
     from zoo.datasets import engrave, segments
 

@@ -18,6 +18,7 @@ from music21 import (
     dynamics,
     expressions,
     instrument,
+    interval,
     key,
     meter,
     musicxml,
@@ -116,6 +117,39 @@ def reclef(segment: stream.Part, rng: random.Random, max_shift: int = 5) -> bool
         return False
     head.replace(clefs[0], clef.clefFromString(rng.choice(choices)))
     return True
+
+
+def transpose_to_key(segment: stream.Part, rng: random.Random, max_accidentals: int = 6) -> bool:
+    """Move ``segment`` to another major key signature of at most ``max_accidentals``; False if it has none or several.
+
+    The corpus holds few keys (most chorales and folk songs have 0 to 3 sharps or
+    flats), while PrIMuS incipits use all of them, in every clef. The segment moves
+    by at most a tritone, by the interval between the two keys' tonics, so music21
+    respells every note and the key signature together and the range stays near
+    its own.
+    """
+    head = segment.getElementsByClass(stream.Measure).first()
+    signatures = list(segment.recurse().getElementsByClass(key.KeySignature))
+    if len(signatures) != 1 or signatures[0].activeSite is not head or signatures[0].isNonTraditional:
+        return False
+    current = signatures[0].sharps
+    targets = [k for k in range(-max_accidentals, max_accidentals + 1) if k != current]
+    if not targets:
+        return False
+    segment.transpose(key_interval(current, rng.choice(targets)), inPlace=True)
+    return True
+
+
+def key_interval(sharps: int, new_sharps: int) -> interval.Interval:
+    """The interval, at most a tritone up or down, from the tonic of one major key signature to another's."""
+    start = pitch.Pitch(key.KeySignature(sharps).asKey("major").tonic.name + "4")
+    end = pitch.Pitch(key.KeySignature(new_sharps).asKey("major").tonic.name + "4")
+    shift = end.ps - start.ps
+    if shift > 6:
+        end.octave -= 1
+    elif shift < -6:
+        end.octave += 1
+    return interval.Interval(noteStart=start, noteEnd=end)
 
 
 def with_multirest(segment: stream.Part, count: int) -> stream.Part:

@@ -60,10 +60,14 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
 
 
 def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]):
-    """Optional recipe variations toward RISM incipits: ``clef_variation`` (probability of
+    """Optional recipe variations toward RISM incipits: ``transpose`` ({probability,
+    max_accidentals}: another key signature), ``clef_variation`` (probability of
     another clef suiting the range) and ``multirest`` ({probability, max_count}: an opening
     multi-measure rest of log-uniform length). Recipes without them draw nothing extra,
     so their builds stay reproducible."""
+    transpose = options.get("transpose")
+    if transpose and rng.random() < transpose["probability"]:
+        segments.transpose_to_key(seg, rng, transpose["max_accidentals"])
     if options.get("clef_variation") and rng.random() < options["clef_variation"]:
         segments.reclef(seg, rng)
     multirest = options.get("multirest")

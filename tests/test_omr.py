@@ -143,18 +143,33 @@ def test_short_training_run_and_reload(staff_build, tmp_path):
     from zoo.training import omr as train_omr
 
     data, _ = staff_build
-    # the build is its own "extra" data here: the mixing path runs, whatever it draws
+    # the build is its own "extra" data here, twice: the mixing path runs, whatever it draws
     summary = train_omr.train("omr-resnet-bisru", data, tmp_path / "run", minutes=5, max_epochs=1, steps_per_epoch=3,
-                              batch_size=4, val_samples=4, lr_schedule="cosine", extra_data=str(data), verbose=0)
+                              batch_size=4, val_samples=4, lr_schedule="cosine", extra_data=[str(data), str(data)],
+                              extra_share=[0.2, 0.1], verbose=0)
     run = Path(summary["out_dir"])
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["training"]["lr_schedule"] == "cosine"
-    assert manifest["training_data"]["extra_build_config"]["dataset"] == "staff"
+    assert manifest["training_data"]["extra_share"] == [0.2, 0.1]
+    assert [c["dataset"] for c in manifest["training_data"]["extra_build_config"]] == ["staff", "staff"]
     for name in ("manifest.json", "omr-resnet-bisru.weights.h5", "vocabulary.txt", "training_curves.png"):
         assert (run / name).is_file(), name
     loaded = zoo.load("omr-resnet-bisru", weights=run)
     assert loaded.vocabulary == (run / "vocabulary.txt").read_text().splitlines()
     assert summary["images_seen"] > 0
+
+
+def test_extra_sources_need_one_share_each_and_leave_the_staff_data_some(tmp_path):
+    from zoo.training.omr import extra_sources
+
+    assert extra_sources(None, 0.3) == ([], [])
+    assert extra_sources(str(tmp_path), 0.15) == ([str(tmp_path)], [0.15])
+    with pytest.raises(ValueError, match="one share per extra_data folder"):
+        extra_sources([str(tmp_path), str(tmp_path)], 0.15)
+    with pytest.raises(ValueError, match="together < 1"):
+        extra_sources([str(tmp_path), str(tmp_path)], [0.6, 0.4])
+    with pytest.raises(FileNotFoundError, match="staff-keys"):
+        extra_sources(str(tmp_path / "staff-keys"), 0.1)
 
 
 def test_cosine_learning_rate_follows_the_wall_time_budget():

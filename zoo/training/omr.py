@@ -157,16 +157,40 @@ def learning_rate_at(base: float, schedule: str, progress: float, floor: float =
     raise ValueError(f"unknown lr_schedule {schedule!r}; choose constant or cosine")
 
 
+def extra_sources(extra_data: str | list[str] | None, extra_share: float | list[float]
+                  ) -> tuple[list[str], list[float]]:
+    """The extra staff builds and their batch shares, one share each, leaving the staff data some batches."""
+    folders = [extra_data] if isinstance(extra_data, str) else list(extra_data or [])
+    shares = [float(extra_share)] if isinstance(extra_share, (int, float)) else [float(x) for x in extra_share]
+    if not folders:
+        return [], []
+    if len(shares) != len(folders):
+        raise ValueError(f"extra_share needs one share per extra_data folder: {len(folders)} folders, "
+                         f"{len(shares)} shares")
+    if any(x <= 0 for x in shares) or sum(shares) >= 1:
+        raise ValueError(f"extra_share {shares}: each share must be > 0 and together < 1")
+    missing = [f for f in folders if not Path(f).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"extra_data folder(s) not found: {', '.join(missing)}")
+    return folders, shares
+
+
+def _one_or_list(values: list[Any]) -> Any:
+    """A manifest field as earlier manifests wrote it for one extra source (the value), a list for several."""
+    return None if not values else values[0] if len(values) == 1 else values
+
+
 def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0, max_epochs: int = 100,
           steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3,
           lr_schedule: str = "constant", patience: int = 4,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
-          extra_data: str | None = None, extra_share: float = 0.3, verbose: int = 1,
+          extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, verbose: int = 1,
           **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
     ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
-    recipe) supplies ``extra_share`` of the batches; validation stays on ``data_dir``.
+    recipe), or a list of them, supplies ``extra_share`` of the batches (a list: one share
+    each); validation stays on ``data_dir``.
     """
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,11 +207,12 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
                             shuffle=4096, seed=seed).repeat()
-    if extra_data:
-        extra_ds = make_dataset(Path(extra_data), "train", vocabulary, batch_size, height, augment_probability,
-                                shuffle=4096, seed=seed + 1).repeat()
-        train_ds = tf.data.Dataset.sample_from_datasets([train_ds, extra_ds], [1 - extra_share, extra_share],
-                                                        seed=seed)
+    extras, shares = extra_sources(extra_data, extra_share)
+    if extras:
+        datasets = [train_ds] + [make_dataset(Path(folder), "train", vocabulary, batch_size, height,
+                                              augment_probability, shuffle=4096, seed=seed + i).repeat()
+                                 for i, folder in enumerate(extras, start=1)]
+        train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
 
     train_step = make_train_step(net, optimizer)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
@@ -228,7 +253,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     stages = _earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule,
-        "extra_data": str(extra_data) if extra_data else None}]
+        "extra_data": _one_or_list([paths.portable(f) for f in extras])}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -241,8 +266,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         preprocessing={"function": "zoo.preprocessing.image.png_to_staff", "height": height,
                        "ink": "white on black (1 - gray)", "time_reduction": 4},
         training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": paths.portable(data_dir),
-                       **({"extra_data_dir": paths.portable(extra_data), "extra_share": extra_share,
-                           "extra_build_config": build.read_build_config(Path(extra_data))} if extra_data else {})},
+                       **({"extra_data_dir": _one_or_list([paths.portable(f) for f in extras]),
+                           "extra_share": _one_or_list(shares),
+                           "extra_build_config": _one_or_list([build.read_build_config(Path(f)) for f in extras])}
+                          if extras else {})},
         metrics={"validation_ser": round(best, 5)},
         training={"train_seconds": round(train_seconds, 1), "epochs": len(history["loss"]), "images_seen": images,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,

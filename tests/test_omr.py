@@ -132,10 +132,16 @@ def test_shipped_weights_read_staves_they_never_saw(name, staff_build):
     assert model.manifest.sha256 and len(model.vocabulary) > len(semantic.load_vocabulary())
     totals = ErrorRates()
     for split in set(tfrecords.splits_with_records(data, "staff")) & {"train", "validation", "test"}:
-        s = train_omr.evaluate(model, data, split)
+        s = train_omr.evaluate(model, data, split, by="key")
         totals.errors += s["errors"]
         totals.reference_tokens += s["reference_tokens"]
+        # every staff falls in the group of its key signature, and the groups add up
+        assert all(key.startswith("keySignature-") for key in s["by_key"])
+        for field in ("sequences", "errors", "reference_tokens"):
+            assert sum(g[field] for g in s["by_key"].values()) == s[field]
     assert totals.reference_tokens > 300
+    with pytest.raises(ValueError, match="unknown grouping 'font'"):
+        train_omr.evaluate(model, data, "test", by="font")
     assert totals.ser < 0.5, f"{name}: SER {totals.ser:.3f} (untrained weights score ≈ 1.0)"
 
 

@@ -102,7 +102,10 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
               help="train, validation, test, or a written copy such as test_distorted (scorezoo data distort).")
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
 @click.option("--beam", type=int, default=0, show_default=True, help="CTC beam width (omr models; 0: greedy).")
-def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int) -> None:
+@click.option("--by", type=click.Choice(["clef", "key", "time"]), default=None,
+              help="Omr models: the same figures per opening clef, key or time signature of the reference too.")
+def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
+                 by: str | None) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -117,13 +120,15 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
                                  f"(found: {', '.join(found) or 'none'})", param_hint="--split/--data")
     if beam and dataset == "genre":
         raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
+    if by and dataset == "genre":
+        raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
         else:
-            summary = trainer.evaluate(model, data_dir, split, beam=beam)
+            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by)
     except KeyError as exc:  # a genre label the model does not know
         raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
     click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **summary},

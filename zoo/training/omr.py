@@ -114,14 +114,23 @@ def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimize
     return train_step
 
 
+# ``evaluate(by=...)``: the reference token that puts a staff in a group.
+GROUP_PREFIXES = {"clef": "clef-", "key": "keySignature-", "time": "timeSignature-"}
+
+
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
-             batch_size: int = 16) -> dict[str, Any]:
+             batch_size: int = 16, by: str | None = None) -> dict[str, Any]:
     """SER, sequence error rate and errors by token type on a split (greedy or beam decoding).
 
     With ``limit``, a fixed random subset (the same every call): files are written in
-    piece order, so their first records would all come from one collection.
+    piece order, so their first records would all come from one collection. With ``by``
+    (clef, key or time), the summary adds the same figures per opening clef, key or time
+    signature of the reference, to show which staves a model has not learnt to read.
     """
+    if by is not None and by not in GROUP_PREFIXES:
+        raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUP_PREFIXES)}")
     rates = ErrorRates()
+    groups: dict[str, ErrorRates] = {}
     height = model.config["height"]
     ds = tfrecords.make_dataset(data_dir, split, "staff")
     if limit:
@@ -132,6 +141,9 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     def flush():
         for result, ref in zip(model.recognize_staves(staves, beam), refs):
             rates.add(ref, result["tokens"])
+            if by:
+                group = next((t for t in ref if t.startswith(GROUP_PREFIXES[by])), "none")
+                groups.setdefault(group, ErrorRates()).add(ref, result["tokens"])
         staves.clear()
         refs.clear()
 
@@ -142,7 +154,12 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
             flush()
     if staves:
         flush()
-    return rates.summary()
+    summary = rates.summary()
+    if by:
+        summary[f"by_{by}"] = {name: {key: g.summary()[key] for key in ("ser", "sequence_error_rate", "sequences",
+                                                                         "reference_tokens", "errors")}
+                               for name, g in sorted(groups.items())}
+    return summary
 
 
 def learning_rate_at(base: float, schedule: str, progress: float, floor: float = 0.02) -> float:

@@ -39,6 +39,7 @@ data: setup
 	$(SZ) data build staff
 	$(SZ) data distort
 	$(SZ) data build staff --recipe staff-incipits --out data/cache/staff-incipits --limit 5571
+	$(SZ) data build staff --recipe staff-keys --out data/cache/staff-keys --limit 5571
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance

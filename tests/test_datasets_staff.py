@@ -184,9 +184,13 @@ def test_reclef_changes_only_the_clef_token():
 def test_transpose_to_key_moves_notes_and_key_signature_together():
     import random
 
-    from zoo.datasets import accidentals, segments
+    from music21 import key
 
-    before = semantic.stream_to_tokens(_chorale_segment())  # A major, three sharps
+    from zoo.datasets import segments
+
+    original = _chorale_segment()  # F# minor: three sharps, token keySignature-AM (PrIMuS names the relative major)
+    before = semantic.stream_to_tokens(original)
+    old_pitches = [p for n in original.recurse().notes for p in n.pitches]
     keys = set()
     for seed in range(10):
         seg = _chorale_segment()
@@ -194,10 +198,28 @@ def test_transpose_to_key_moves_notes_and_key_signature_together():
         after = semantic.stream_to_tokens(seg)
         keys.add(after[1])
         assert after[1] != before[1] and after[1].startswith("keySignature-")
-        # durations, bar lines and rests stay; only pitches move
-        assert [t.split("_")[-1] for t in after[2:]] == [t.split("_")[-1] for t in before[2:]]
-        assert accidentals.unreadable_notes(segments.to_musicxml(seg)) == []
+        moved = segments.key_interval(3, key.Key(after[1].removeprefix("keySignature-")[:-1].replace("b", "-")).sharps)
+        new_pitches = [p for n in seg.recurse().notes for p in n.pitches]
+        # every note moved by the keys' interval, spelled in the new key; durations, bar lines and rests stay
+        assert [q.ps - p.ps for p, q in zip(old_pitches, new_pitches)] == [moved.semitones] * len(old_pitches)
+        assert [q.diatonicNoteNum - p.diatonicNoteNum for p, q in zip(old_pitches, new_pitches)] == \
+            [moved.generic.directed - (1 if moved.generic.directed > 0 else -1)] * len(old_pitches)
+        assert [t.split("_", 1)[-1] for t in after[2:]] == [t.split("_", 1)[-1] for t in before[2:]]
     assert len(keys) > 4
+
+
+def test_a_staff_that_cannot_move_to_another_key_is_skipped_not_kept():
+    import random
+
+    from music21 import key
+
+    from zoo.datasets import staff
+
+    seg = _chorale_segment()
+    for signature in list(seg.recurse().getElementsByClass(key.KeySignature)):
+        signature.activeSite.remove(signature)
+    with pytest.raises(ValueError, match="no single opening key signature"):
+        staff._incipit_variation(seg, random.Random(0), {"transpose": {"probability": 1.0}})
 
 
 def test_key_interval_is_at_most_a_tritone():

@@ -176,6 +176,19 @@ def test_extra_sources_need_one_share_each_and_leave_the_staff_data_some(tmp_pat
         extra_sources([str(tmp_path), str(tmp_path)], [0.6, 0.4])
     with pytest.raises(FileNotFoundError, match="staff-keys"):
         extra_sources(str(tmp_path / "staff-keys"), 0.1)
+    assert extra_sources(tmp_path, ".3") == ([str(tmp_path)], [0.3])  # a Path; --set extra_share=.3 stays a str
+    with pytest.raises(ValueError, match="a number or a list of numbers"):
+        extra_sources(tmp_path, "most")
+
+
+def test_staves_are_grouped_by_the_signature_they_open_with():
+    from zoo.training.omr import opening_group
+
+    staff = ["clef-C1", "keySignature-EbM", "timeSignature-2/4", "note-Bb4_eighth", "barline", "keySignature-AbM"]
+    assert opening_group(staff, "key") == "keySignature-EbM"
+    assert opening_group(staff, "clef") == "clef-C1"
+    # a key change later in the staff is not the key it opens in
+    assert opening_group(["clef-G2", "note-C4_half", "barline", "keySignature-GM"], "key") == "no keySignature"
 
 
 def test_cosine_learning_rate_follows_the_wall_time_budget():

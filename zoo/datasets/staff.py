@@ -67,7 +67,9 @@ def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]):
     so their builds stay reproducible."""
     transpose = options.get("transpose")
     if transpose and rng.random() < transpose["probability"]:
-        segments.transpose_to_key(seg, rng, transpose["max_accidentals"])
+        if not segments.transpose_to_key(seg, rng, transpose.get("max_accidentals", 6)):
+            # counted as a skip, so a build never passes an unmoved staff off as a transposed one
+            raise ValueError("segment has no single opening key signature to transpose")
     if options.get("clef_variation") and rng.random() < options["clef_variation"]:
         segments.reclef(seg, rng)
     multirest = options.get("multirest")

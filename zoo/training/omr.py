@@ -8,6 +8,7 @@ the training images. TensorBoard logs, history JSON and training curves are writ
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -118,6 +119,17 @@ def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimize
 GROUP_PREFIXES = {"clef": "clef-", "key": "keySignature-", "time": "timeSignature-"}
 
 
+def opening_group(tokens: list[str], by: str) -> str:
+    """The clef, key or time signature token a staff opens with (before its first note, rest or bar line)."""
+    prefix = GROUP_PREFIXES[by]
+    for token in tokens:
+        if token.startswith(prefix):
+            return token
+        if not token.startswith(tuple(GROUP_PREFIXES.values())):
+            break
+    return f"no {prefix.rstrip('-')}"
+
+
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
              batch_size: int = 16, by: str | None = None) -> dict[str, Any]:
     """SER, sequence error rate and errors by token type on a split (greedy or beam decoding).
@@ -142,8 +154,7 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
         for result, ref in zip(model.recognize_staves(staves, beam), refs):
             rates.add(ref, result["tokens"])
             if by:
-                group = next((t for t in ref if t.startswith(GROUP_PREFIXES[by])), "none")
-                groups.setdefault(group, ErrorRates()).add(ref, result["tokens"])
+                groups.setdefault(opening_group(ref, by), ErrorRates()).add(ref, result["tokens"])
         staves.clear()
         refs.clear()
 
@@ -174,11 +185,14 @@ def learning_rate_at(base: float, schedule: str, progress: float, floor: float =
     raise ValueError(f"unknown lr_schedule {schedule!r}; choose constant or cosine")
 
 
-def extra_sources(extra_data: str | list[str] | None, extra_share: float | list[float]
+def extra_sources(extra_data: str | os.PathLike | list[str] | None, extra_share: float | str | list[float]
                   ) -> tuple[list[str], list[float]]:
     """The extra staff builds and their batch shares, one share each, leaving the staff data some batches."""
-    folders = [extra_data] if isinstance(extra_data, str) else list(extra_data or [])
-    shares = [float(extra_share)] if isinstance(extra_share, (int, float)) else [float(x) for x in extra_share]
+    folders = [str(extra_data)] if isinstance(extra_data, (str, os.PathLike)) else [str(f) for f in extra_data or []]
+    try:
+        shares = [float(extra_share)] if isinstance(extra_share, (int, float, str)) else [float(x) for x in extra_share]
+    except (TypeError, ValueError):
+        raise ValueError(f"extra_share {extra_share!r}: expected a number or a list of numbers") from None
     if not folders:
         return [], []
     if len(shares) != len(folders):

@@ -167,9 +167,9 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
         flush()
     summary = rates.summary()
     if by:
-        summary[f"by_{by}"] = {name: {key: g.summary()[key] for key in ("ser", "sequence_error_rate", "sequences",
-                                                                         "reference_tokens", "errors")}
-                               for name, g in sorted(groups.items())}
+        fields = ("ser", "sequence_error_rate", "sequences", "reference_tokens", "errors")
+        summary[f"by_{by}"] = {name: {key: figures[key] for key in fields}
+                               for name, figures in sorted((name, g.summary()) for name, g in groups.items())}
     return summary
 
 
@@ -281,10 +281,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         if bad_epochs >= patience or elapsed > minutes * 60:
             break
     train_seconds = time.perf_counter() - start
+    extra_dirs = _one_or_list([paths.portable(f) for f in extras])
     stages = _earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
-        "learning_rate": learning_rate, "lr_schedule": lr_schedule,
-        "extra_data": _one_or_list([paths.portable(f) for f in extras])}]
+        "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -297,7 +297,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         preprocessing={"function": "zoo.preprocessing.image.png_to_staff", "height": height,
                        "ink": "white on black (1 - gray)", "time_reduction": 4},
         training_data={"dataset": "staff", "recipe": "data/recipes/staff.json", "data_dir": paths.portable(data_dir),
-                       **({"extra_data_dir": _one_or_list([paths.portable(f) for f in extras]),
+                       **({"extra_data_dir": extra_dirs,
                            "extra_share": _one_or_list(shares),
                            "extra_build_config": _one_or_list([build.read_build_config(Path(f)) for f in extras])}
                           if extras else {})},

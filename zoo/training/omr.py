@@ -26,6 +26,7 @@ from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import plots
+from zoo.training.averaging import WeightAverage
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
@@ -215,13 +216,15 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3,
           lr_schedule: str = "constant", patience: int = 4,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
-          extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, verbose: int = 1,
-          **overrides: Any) -> dict[str, Any]:
+          extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
+          verbose: int = 1, **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
     ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
     recipe), or a list of them, supplies ``extra_share`` of the batches (a list: one share
-    each); validation stays on ``data_dir``.
+    each); validation stays on ``data_dir``. ``ema_decay`` > 0 validates and saves an
+    exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`,
+    driven by hand here because this loop is not ``fit``).
     """
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,12 +249,18 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
 
     train_step = make_train_step(net, optimizer)
+    average = WeightAverage(ema_decay) if ema_decay else None
+    if average:
+        average.set_model(net)
+        average.on_train_begin()
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
     weights = out_dir / f"{model_name}.weights.h5"
     history: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}
     best, bad_epochs, start, images = float("inf"), 0, time.perf_counter(), 0
     iterator = iter(train_ds)
     for epoch in range(1, max_epochs + 1):
+        if average:
+            average.on_epoch_begin(epoch)  # back to the raw weights after the last validation
         bar = tf.keras.utils.Progbar(steps_per_epoch, verbose=verbose, stateful_metrics=["loss"])
         losses = []
         for step in range(steps_per_epoch):
@@ -259,10 +268,14 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                 learning_rate_at(learning_rate, lr_schedule, (time.perf_counter() - start) / (minutes * 60)))
             inputs, labels = next(iterator)
             losses.append(float(train_step(inputs, labels)))
+            if average:
+                average.on_train_batch_end(step)
             images += int(tf.shape(labels)[0])
             bar.update(step + 1, [("loss", float(np.mean(losses[-50:])))])
             if time.perf_counter() - start > minutes * 60:
                 break
+        if average:
+            average.on_test_begin()  # validate (and save) the average
         val = evaluate(model, data_dir, "validation", limit=val_samples)
         elapsed = time.perf_counter() - start
         history["loss"].append(float(np.mean(losses)))
@@ -284,7 +297,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     extra_dirs = _one_or_list([paths.portable(f) for f in extras])
     stages = _earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
-        "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs}]
+        "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
+        **({"ema_decay": ema_decay} if ema_decay else {})}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -306,7 +320,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
-                  "augment_probability": augment_probability, "seed": seed, "stages": stages,
+                  "augment_probability": augment_probability, "ema_decay": ema_decay, "seed": seed,
+                  "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )
     return {"model": model_name, "best_val_ser": best, "train_seconds": train_seconds, "images_seen": images,

@@ -87,6 +87,8 @@ def stages_history(model: zoo.ZooModel) -> dict[str, list[float]] | None:
     merged: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}
     offset = 0.0
     for stage in (model.manifest.extra.get("training", {}).get("stages", []) if model.manifest else []):
+        if "interpolation" in stage:  # weights mixed from earlier stages, no training of its own
+            continue
         path = ROOT / stage["run"] / "history.json"
         if not path.exists():
             return None

@@ -145,17 +145,24 @@ def test_shipped_weights_read_staves_they_never_saw(name, staff_build):
     assert totals.ser < 0.5, f"{name}: SER {totals.ser:.3f} (untrained weights score ≈ 1.0)"
 
 
-def test_short_training_run_and_reload(staff_build, tmp_path):
+@pytest.fixture(scope="module")
+def short_run(staff_build, tmp_path_factory):
+    """A 3-step training run (weights, vocabulary, manifest) and its summary."""
     from zoo.training import omr as train_omr
 
     data, _ = staff_build
     # the build is its own "extra" data here, twice: the mixing path runs, whatever it draws
-    summary = train_omr.train("omr-resnet-bisru", data, tmp_path / "run", minutes=5, max_epochs=1, steps_per_epoch=3,
-                              batch_size=4, val_samples=4, lr_schedule="cosine", extra_data=[str(data), str(data)],
-                              extra_share=[0.2, 0.1], verbose=0)
-    run = Path(summary["out_dir"])
+    summary = train_omr.train("omr-resnet-bisru", data, tmp_path_factory.mktemp("omr") / "run", minutes=5,
+                              max_epochs=1, steps_per_epoch=3, batch_size=4, val_samples=4, lr_schedule="cosine",
+                              extra_data=[str(data), str(data)], extra_share=[0.2, 0.1], ema_decay=0.9, verbose=0)
+    return summary, Path(summary["out_dir"])
+
+
+def test_short_training_run_and_reload(short_run):
+    summary, run = short_run
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["training"]["lr_schedule"] == "cosine"
+    assert manifest["training"]["ema_decay"] == manifest["training"]["stages"][-1]["ema_decay"] == 0.9
     assert manifest["training_data"]["extra_share"] == [0.2, 0.1]
     assert [c["dataset"] for c in manifest["training_data"]["extra_build_config"]] == ["staff", "staff"]
     for name in ("manifest.json", "omr-resnet-bisru.weights.h5", "vocabulary.txt", "training_curves.png"):
@@ -163,6 +170,51 @@ def test_short_training_run_and_reload(staff_build, tmp_path):
     loaded = zoo.load("omr-resnet-bisru", weights=run)
     assert loaded.vocabulary == (run / "vocabulary.txt").read_text().splitlines()
     assert summary["images_seen"] > 0
+
+
+def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp_path):
+    from zoo.pretrained import write_manifest
+    from zoo.training.interpolation import interpolate
+
+    _, run = short_run
+    manifest = json.loads((run / "manifest.json").read_text())
+    # a "continued" run: the same files with every weight moved, recorded as a second stage
+    later = tmp_path / "later"
+    model = zoo.load("omr-resnet-bisru", weights=run)
+    start = model.keras_model.get_weights()
+    model.keras_model.set_weights([w + 1.0 for w in start])
+    later.mkdir()
+    model.keras_model.save_weights(str(later / "omr-resnet-bisru.weights.h5"))
+    (later / "vocabulary.txt").write_text((run / "vocabulary.txt").read_text())
+    stages = manifest["training"]["stages"] + [{"run": str(later), "train_seconds": 2.0}]
+    write_manifest(later, "omr-resnet-bisru", "omr-resnet-bisru.weights.h5",
+                   **{k: v for k, v in manifest.items() if k not in ("name", "weights", "training")},
+                   training={"stages": stages})
+
+    out = interpolate("omr-resnet-bisru", str(run), str(later), 0.25, tmp_path / "mix")
+    mixed = zoo.load("omr-resnet-bisru", weights=out)  # its manifest's sha256 checks out
+    for w, w0 in zip(mixed.keras_model.get_weights(), start):
+        np.testing.assert_allclose(w, w0 + 0.25, rtol=1e-5, atol=1e-5)
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["training"]["interpolation"]["alpha"] == 0.25
+    # each stage once, then the interpolation as a stage of its own
+    assert [s["run"] for s in written["training"]["stages"]] == [s["run"] for s in stages] + [str(out)]
+    assert written["training"]["stages"][-1]["interpolation"] == written["training"]["interpolation"]
+    assert written["metrics"] == {} and written["training_data"] == manifest["training_data"]
+
+    with pytest.raises(ValueError, match="alpha must be in"):
+        interpolate("omr-resnet-bisru", str(run), str(later), 1.5, tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        interpolate("omr-resnet-bisru", str(run), str(tmp_path), 0.5, tmp_path / "bad")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "omr-resnet-bisru.weights.h5").write_bytes((run / "omr-resnet-bisru.weights.h5").read_bytes())
+    write_manifest(other, "omr-resnet-bisru", "omr-resnet-bisru.weights.h5",
+                   **{**{k: v for k, v in manifest.items() if k not in ("name", "weights")},
+                      "config": {**manifest["config"], "fusion": not manifest["config"]["fusion"]}})
+    with pytest.raises(ValueError, match="different model configs"):
+        interpolate("omr-resnet-bisru", str(run), str(other), 0.5, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_extra_sources_need_one_share_each_and_leave_the_staff_data_some(tmp_path):

@@ -94,6 +94,24 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
     return parsed
 
 
+@click.command("interpolate")
+@click.argument("model_name", type=click.Choice(sorted(TRAINERS)))
+@click.argument("start")
+@click.argument("end")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), required=True,
+              help="Share of END: 0 gives START's weights, 1 gives END's.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
+def interpolate_cmd(model_name: str, start: str, end: str, alpha: float, out: Path) -> None:
+    """Write the weights (1 − ALPHA)·START + ALPHA·END of two runs of one lineage ('pretrained' or run folders),
+    as WiSE-FT does to keep most of what a continued training gained and lost; choose ALPHA on validation."""
+    from zoo.training.interpolation import interpolate
+
+    try:
+        click.echo(str(interpolate(model_name, start, end, alpha, out)))
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("evaluate")
 @click.argument("model_name", type=click.Choice(sorted(TRAINERS)))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,

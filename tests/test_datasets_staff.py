@@ -92,8 +92,13 @@ def test_resume_skips_finished_items_and_refuses_other_settings(staff_build):
     again = staff.build_dataset(out, limit=LIMIT, workers=1)
     assert again["records"] == report["records"]
     assert again["vocabulary"] == report["vocabulary"]
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings \(fonts\)"):
         staff.build_dataset(out, limit=LIMIT, fonts=["Bravura"])
+    # a reworded recipe is the same build: it resumes, and the record takes the new wording
+    reworded = out.parent / "reworded.json"
+    reworded.write_text(json.dumps({**staff.recipes.load_recipe("staff"), "description": "reworded"}))
+    assert staff.build_dataset(out, limit=LIMIT, workers=1, recipe=reworded)["records"] == report["records"]
+    assert json.loads((out / "build_config.json").read_text())["description"] == "reworded"
 
 
 def test_bad_score_is_skipped_with_reason(tmp_path):

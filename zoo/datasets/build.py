@@ -82,7 +82,12 @@ def _run_one(args: tuple[Callable[..., ItemResult], WorkItem, Path, dict[str, An
     return result
 
 
-def read_build_config(out_dir: Path, drop: tuple[str, ...] = ("description",)) -> dict[str, Any]:
+# A recipe's prose, not a setting: rewording it changes no sample, so it neither blocks resuming a build
+# nor goes into a model's manifest.
+NOT_SETTINGS = ("description",)
+
+
+def read_build_config(out_dir: Path, drop: tuple[str, ...] = NOT_SETTINGS) -> dict[str, Any]:
     """The recipe a built dataset was made with ({} if unknown), for the manifests of models trained on it."""
     path = Path(out_dir) / "build_config.json"
     config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -94,13 +99,14 @@ def _check_same_build(out_dir: Path, name: str, options: dict[str, Any]) -> None
     config = json.loads(json.dumps({"dataset": name, **options}, sort_keys=True, default=str))
     if config_path.exists():
         previous = json.loads(config_path.read_text(encoding="utf-8"))
-        if previous != config:
-            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+        changed = sorted(k for k in set(previous) | set(config)
+                         if previous.get(k) != config.get(k) and k not in NOT_SETTINGS)
+        if changed:
             raise ValueError(
                 f"{out_dir} holds a {previous.get('dataset')} build made with other settings ({', '.join(changed)}); "
                 "resume it with the same settings, or choose another --out"
             )
-    else:
+    if not config_path.exists() or previous != config:  # new, or the recipe reworded: record its current text
         config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 

@@ -48,7 +48,9 @@ data: setup
 # The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
 # 70 min on the staff data (cosine from 5e-4), 25 min with 30 % staff-incipits batches (cosine from 3e-4),
 # then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6), then 65 min on the data rebuilt with
-# readable accidentals and ties (cosine from 1.5e-4; session 7).
+# readable accidentals and ties (cosine from 1.5e-4; session 7), then 70 min with 10 % staff-incipits and 30 %
+# staff-keys batches (session 8), the midpoint of those last two runs' weights (WiSE-FT), and from it 60 min with
+# 10 % + 15 % of those batches, cosine from 1e-4, validating and saving a moving average of the weights (session 9).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -65,6 +67,17 @@ train-shipped-omr: setup
 	  --warm-start runs/omr-s6 --set learning_rate=1.5e-4 --set lr_schedule=cosine \
 	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
 	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s8 --minutes 70 \
+	  --warm-start runs/omr-s7 --set learning_rate=2e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.3]' \
+	  --set verbose=2
+	$(SZ) interpolate omr-resnet-bisru runs/omr-s7 runs/omr-s8 --alpha 0.5 --out runs/omr-wise50
+	$(SZ) train omr-resnet-bisru --out runs/omr-s9 --minutes 60 \
+	  --warm-start runs/omr-wise50 --set learning_rate=1e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
+	  --set verbose=2
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

@@ -202,6 +202,9 @@ def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp
     assert written["training"]["stages"][-1]["interpolation"] == written["training"]["interpolation"]
     assert written["metrics"] == {} and written["training_data"] == manifest["training_data"]
 
+    with pytest.raises(FileExistsError, match="already holds a run"):  # never over a run, its inputs included
+        interpolate("omr-resnet-bisru", str(run), str(later), 0.5, later)
+    zoo.load("omr-resnet-bisru", weights=later)  # still loads: its weights still match their sha256
     with pytest.raises(ValueError, match="alpha must be in"):
         interpolate("omr-resnet-bisru", str(run), str(later), 1.5, tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="not a run folder"):

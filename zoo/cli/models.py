@@ -108,7 +108,7 @@ def interpolate_cmd(model_name: str, start: str, end: str, alpha: float, out: Pa
 
     try:
         click.echo(str(interpolate(model_name, start, end, alpha, out)))
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

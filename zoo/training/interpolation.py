@@ -41,6 +41,8 @@ def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Pa
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if (out_dir / MANIFEST_NAME).exists():
+        raise FileExistsError(f"{out_dir} already holds a run; choose another --out (nothing was written)")
     first, last = _manifest(model_name, start), _manifest(model_name, end)
     for what, same in [("model configs", lambda: first.config == last.config),
                        ("vocabularies", lambda: first.vocabulary() == last.vocabulary())]:

@@ -97,8 +97,8 @@ def read_build_config(out_dir: Path, drop: tuple[str, ...] = NOT_SETTINGS) -> di
 def _check_same_build(out_dir: Path, name: str, options: dict[str, Any]) -> None:
     config_path = out_dir / "build_config.json"
     config = json.loads(json.dumps({"dataset": name, **options}, sort_keys=True, default=str))
-    if config_path.exists():
-        previous = json.loads(config_path.read_text(encoding="utf-8"))
+    previous = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else None
+    if previous is not None:
         changed = sorted(k for k in set(previous) | set(config)
                          if previous.get(k) != config.get(k) and k not in NOT_SETTINGS)
         if changed:
@@ -106,7 +106,7 @@ def _check_same_build(out_dir: Path, name: str, options: dict[str, Any]) -> None
                 f"{out_dir} holds a {previous.get('dataset')} build made with other settings ({', '.join(changed)}); "
                 "resume it with the same settings, or choose another --out"
             )
-    if not config_path.exists() or previous != config:  # new, or the recipe reworded: record its current text
+    if previous != config:  # a new build, or its recipe reworded: record the current text
         config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import zoo
 from zoo import paths
 from zoo.pretrained import MANIFEST_NAME, Manifest, find_manifest, write_manifest
+from zoo.training.omr import earlier_stages
 
 
 def _manifest(model_name: str, weights: str) -> Manifest:
@@ -26,10 +26,6 @@ def _manifest(model_name: str, weights: str) -> Manifest:
     if not (Path(weights) / MANIFEST_NAME).is_file():
         raise FileNotFoundError(f"{weights} is not a run folder with a {MANIFEST_NAME}")
     return Manifest.read(Path(weights))
-
-
-def _stages(manifest: Manifest) -> list[dict[str, Any]]:
-    return list(manifest.extra.get("training", {}).get("stages", []))
 
 
 def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Path) -> Path:
@@ -55,8 +51,9 @@ def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Pa
     a.keras_model.save_weights(str(out_dir / last.weights_file))
     if last.vocabulary_file:
         (out_dir / last.vocabulary_file).write_text("\n".join(last.vocabulary()) + "\n", encoding="utf-8")
-    stages = _stages(last)
-    stages += [stage for stage in _stages(first) if stage.get("run") not in {s.get("run") for s in stages}]
+    stages = earlier_stages(end, model_name)
+    stages += [stage for stage in earlier_stages(start, model_name)
+               if stage.get("run") not in {s.get("run") for s in stages}]
     record = {"start": paths.portable(start), "end": paths.portable(end), "alpha": alpha}
     # a stage of its own, so that a run warm-started from this one still tells where its weights came from
     stages.append({"run": paths.portable(out_dir), "train_seconds": 0.0, "images_seen": 0, "interpolation": record})

@@ -83,7 +83,7 @@ def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tens
     return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
 
 
-def _earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, Any]]:
+def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, Any]]:
     """The training stages behind a warm start from a run folder or the shipped weights ("pretrained"), read
     from its manifest (and its own warm start's, recursively), so that a continued model's manifest tells its
     whole training."""
@@ -295,7 +295,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
             break
     train_seconds = time.perf_counter() - start
     extra_dirs = _one_or_list([paths.portable(f) for f in extras])
-    stages = _earlier_stages(warm_start, model_name) + [{
+    stages = earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
         **({"ema_decay": ema_decay} if ema_decay else {})}]

@@ -1,5 +1,6 @@
 """Score recognition: models, decoding, metrics, bad input, pages, serving signature, training, CLI."""
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -98,6 +99,25 @@ def test_ctc_greedy_and_beam_decoding():
     assert ctc.greedy(probs, 6).ids == [0, 1, 1]
     assert ctc.beam(probs, 6, 4).ids == [0, 1, 1]
     assert ctc.greedy(probs, 6).confidence == pytest.approx(0.97)
+
+
+def test_beam_finds_the_labelling_that_no_single_path_wins():
+    probs = np.array([[0.4, 0.6], [0.4, 0.6]])  # token 0, blank 1: "" is the best path (0.36), [0] sums to 0.64
+    assert ctc.greedy(probs, 2).ids == []
+    assert ctc.beam(probs, 2, 2).ids == [0]
+
+
+def test_beam_agrees_with_exhaustive_search_over_all_paths():
+    rng = np.random.default_rng(0)
+    steps, classes = 7, 4
+    for _ in range(5):
+        probs = rng.dirichlet(np.full(classes, 0.5), size=steps)
+        totals: dict[tuple[int, ...], float] = {}
+        for path in itertools.product(range(classes), repeat=steps):
+            labels = tuple(k for i, k in enumerate(path) if k != classes - 1 and (i == 0 or k != path[i - 1]))
+            totals[labels] = totals.get(labels, 0.0) + float(np.prod(probs[np.arange(steps), path]))
+        best = max(totals, key=totals.get)
+        assert tuple(ctc.beam(probs, steps, width=200, prune=0.0).ids) == best
 
 
 def test_symbol_error_rate_and_breakdown():
@@ -284,3 +304,12 @@ def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
     assert summary["split"] == split and 0 <= summary["ser"] < 0.5 and "errors_by_type" in summary
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", "tset"])
     assert result.exit_code != 0 and "'tset' split" in result.output and "found: " in result.output
+
+
+def test_cli_refuses_a_negative_beam_width(primus_fixture):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, ["recognize", str(primus_fixture / FIXTURE_PNG), "--beam", "-2"])
+    assert result.exit_code == 2 and "--beam" in result.output and "-2" in result.output

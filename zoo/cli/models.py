@@ -119,7 +119,8 @@ def interpolate_cmd(model_name: str, start: str, end: str, alpha: float, out: Pa
 @click.option("--split", default="test", show_default=True,
               help="train, validation, test, or a written copy such as test_distorted (scorezoo data distort).")
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
-@click.option("--beam", type=int, default=0, show_default=True, help="CTC beam width (omr models; 0: greedy).")
+@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CTC prefix beam width (omr models; 0: greedy).")
 @click.option("--by", type=click.Choice(["clef", "key", "time"]), default=None,
               help="Omr models: the same figures per opening clef, key or time signature of the reference too.")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
@@ -157,7 +158,8 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="omr-resnet-bisru", show_default=True)
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
-@click.option("--beam", type=int, default=0, show_default=True, help="CTC beam width (0: greedy).")
+@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CTC prefix beam width (0: greedy).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 @click.option("--musicxml", type=click.Path(path_type=Path), default=None,
               help="Write MusicXML: a file for one input, else a folder (one file per input).")

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,45 @@ def greedy(probs: np.ndarray, length: int) -> Decoded:
     return Decoded(ids, confs)
 
 
-def beam(probs: np.ndarray, length: int, width: int) -> Decoded:
-    """Beam search over the CTC lattice (TF's decoder); token confidences from the frames it aligns to."""
-    logp = np.log(np.maximum(probs[:length], 1e-12))[:, None, :]  # [T, 1, C], time-major
-    decoded, _ = tf.nn.ctc_beam_search_decoder(logp, [length], beam_width=width, top_paths=1)
-    ids = tf.sparse.to_dense(decoded[0]).numpy()[0].tolist() if decoded[0].values.shape[0] else []
+def beam(probs: np.ndarray, length: int, width: int, prune: float = 1e-3) -> Decoded:
+    """Prefix beam search over the CTC lattice (Hannun et al., 2014): the most probable labelling, summed over
+    all its alignments, instead of the single most probable path.
+
+    A frame extends a prefix only by tokens with probability >= ``prune`` there (and by the prefix's own last
+    token, which may go on), so a staff's few hundred frames with a handful of live tokens each take
+    milliseconds; TensorFlow's decoder scores every one of the vocabulary's ~1,800 classes per beam and frame.
+    """
+    if width < 1:
+        raise ValueError(f"beam width must be >= 1, got {width}")
+    blank = probs.shape[-1] - 1
+    logp = np.log(np.maximum(probs[:length], 1e-30))
+    floor = np.log(prune) if prune > 0 else -np.inf
+    # prefix -> [log p of its alignments ending in a blank, log p of those ending in its last token]
+    beams: dict[tuple[int, ...], list[float]] = {(): [0.0, -np.inf]}
+    for frame in logp:
+        live = [int(k) for k in np.flatnonzero(frame >= floor) if k != blank]
+        nxt: dict[tuple[int, ...], list[float]] = {}
+        add = partial(_accumulate, nxt)
+        for prefix, (p_blank, p_token) in beams.items():
+            total = np.logaddexp(p_blank, p_token)
+            add(prefix, 0, total + frame[blank])
+            last = prefix[-1] if prefix else None
+            if last is not None:
+                add(prefix, 1, p_token + frame[last])  # the last token's run goes on
+            for k in live:
+                if k == last:
+                    add(prefix + (k,), 1, p_blank + frame[k])  # a repeat needs a blank in between
+                else:
+                    add(prefix + (k,), 1, total + frame[k])
+        ranked = sorted(nxt.items(), key=lambda item: -np.logaddexp(*item[1]))[:width]
+        beams = dict(ranked)
+    ids = list(max(beams.items(), key=lambda item: np.logaddexp(*item[1]))[0])
     return Decoded(ids, _align_confidences(probs[:length], ids))
+
+
+def _accumulate(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], i: int, logp: float) -> None:
+    entry = beams.setdefault(prefix, [-np.inf, -np.inf])
+    entry[i] = np.logaddexp(entry[i], logp)
 
 
 def _align_confidences(probs: np.ndarray, ids: list[int]) -> list[float]:

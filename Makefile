@@ -78,6 +78,11 @@ train-shipped-omr: setup
 	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
 	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
 	  --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s10 --minutes 60 \
+	  --warm-start runs/omr-s9 --set learning_rate=7e-5 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
+	  --set verbose=2
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

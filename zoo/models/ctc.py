@@ -63,9 +63,8 @@ def beam(probs: np.ndarray, length: int, width: int, prune: float = 1e-3) -> Dec
                     add(prefix + (k,), 1, p_blank + frame[k])  # a repeat needs a blank in between
                 else:
                     add(prefix + (k,), 1, total + frame[k])
-        ranked = sorted(nxt.items(), key=lambda item: -np.logaddexp(*item[1]))[:width]
-        beams = dict(ranked)
-    ids = list(max(beams.items(), key=lambda item: np.logaddexp(*item[1]))[0])
+        beams = dict(sorted(nxt.items(), key=lambda item: -np.logaddexp(*item[1]))[:width])
+    ids = list(next(iter(beams)))  # the beams are kept best first
     return Decoded(ids, _align_confidences(probs[:length], ids))
 
 

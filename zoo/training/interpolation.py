@@ -52,8 +52,8 @@ def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Pa
     if last.vocabulary_file:
         (out_dir / last.vocabulary_file).write_text("\n".join(last.vocabulary()) + "\n", encoding="utf-8")
     stages = earlier_stages(end, model_name)
-    stages += [stage for stage in earlier_stages(start, model_name)
-               if stage.get("run") not in {s.get("run") for s in stages}]
+    seen = {stage.get("run") for stage in stages}
+    stages += [stage for stage in earlier_stages(start, model_name) if stage.get("run") not in seen]
     record = {"start": paths.portable(start), "end": paths.portable(end), "alpha": alpha}
     # a stage of its own, so that a run warm-started from this one still tells where its weights came from
     stages.append({"run": paths.portable(out_dir), "train_seconds": 0.0, "images_seen": 0, "interpolation": record})

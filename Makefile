@@ -50,7 +50,8 @@ data: setup
 # then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6), then 65 min on the data rebuilt with
 # readable accidentals and ties (cosine from 1.5e-4; session 7), then 70 min with 10 % staff-incipits and 30 %
 # staff-keys batches (session 8), the midpoint of those last two runs' weights (WiSE-FT), and from it 60 min with
-# 10 % + 15 % of those batches, cosine from 1e-4, validating and saving a moving average of the weights (session 9).
+# 10 % + 15 % of those batches, cosine from 1e-4, validating and saving a moving average of the weights (session 9),
+# then 60 min more the same way, cosine from 7e-5 (session 10).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \

@@ -23,7 +23,7 @@ from typing import Any
 import tensorflow as tf
 
 import zoo
-from benchmarks.report import ROOT, table, write_section
+from benchmarks.report import ROOT, section_stamp, stamp, table, write_section
 from zoo import paths
 from zoo.datasets import semantic, staff, tfrecords
 from zoo.layers import BidirectionalSRU
@@ -46,6 +46,8 @@ SHIPPED = "omr-resnet-bisru (shipped)"
 # further training runs of the seed model, evaluated when their folders exist (label → run folder)
 CONTINUED: dict[str, str] = {"omr-resnet-bisru continued on staff data only": "omr-resnet-bisru-long"}
 INCIPITS = "staff-incipits"  # the supplement build (C clefs, multi-measure rests), evaluated on its test split
+CURVES = "omr_training_curves.png"  # the equal-budget runs
+SHIPPED_CURVES = "omr_shipped_curves.png"  # all training stages of the shipped weights
 
 
 def train_all(data_dir: Path, minutes: float, steps_per_epoch: int = 250) -> None:
@@ -83,7 +85,10 @@ def shipped_if_different(seed: zoo.ZooModel | None) -> zoo.ZooModel | None:
 
 
 def stages_history(model: zoo.ZooModel) -> dict[str, list[float]] | None:
-    """One history over all training stages of a continued model (seconds run on across stages)."""
+    """One history over all training stages of a continued model (seconds run on across stages).
+
+    A stage whose run folder is gone still takes its time on the axis (from the manifest), without points.
+    """
     merged: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}
     offset = 0.0
     for stage in (model.manifest.extra.get("training", {}).get("stages", []) if model.manifest else []):
@@ -91,7 +96,8 @@ def stages_history(model: zoo.ZooModel) -> dict[str, list[float]] | None:
             continue
         path = ROOT / stage["run"] / "history.json"
         if not path.exists():
-            return None
+            offset += stage["train_seconds"]
+            continue
         h = json.loads(path.read_text())
         merged["loss"] += h["loss"]
         merged["val_ser"] += h["val_ser"]
@@ -179,7 +185,8 @@ def musicxml_round_trip(model: zoo.ZooModel, data_dir: Path) -> dict[str, Any]:
             "read_back_equals_recognized": semantic.stream_to_tokens(back.parts[0]) == result["tokens"]}
 
 
-def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path) -> None:
+def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path,
+                         val_title: str = "validation SER, % (400 staves)") -> None:
     from zoo.training.plots import plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -188,7 +195,7 @@ def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path
         axes[0].plot(minutes, h["loss"], marker=".", label=label)
         axes[1].plot(minutes, [100 * v for v in h["val_ser"]], marker=".", label=label)
     axes[0].set_title("training CTC loss (per label)")
-    axes[1].set_title("validation SER, % (400 staves)")
+    axes[1].set_title(val_title)
     axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("wall-clock minutes")
@@ -199,12 +206,35 @@ def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path
     plt.close(fig)
 
 
-def run(data_dir: Path) -> dict[str, Any]:
+def previous_results() -> dict[str, Any] | None:
+    """The last bench-omr results, with when they were measured (older files have it only in BENCHMARKS.md)."""
+    path = RESULTS / "bench-omr.json"
+    if not path.exists():
+        return None
+    previous = json.loads(path.read_text())
+    previous.setdefault("measured", section_stamp("bench-omr"))
+    return previous
+
+
+def carried_over(label: str, previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A run whose folder is gone keeps its last measured figures, marked with when and on which test split."""
+    entry = (previous or {}).get("models", {}).get(label)
+    if entry is None:
+        return None
+    entry = dict(entry)
+    entry.setdefault("carried_over", {"measured": previous.get("measured"),
+                                      "test_staves": entry["test"]["sequences"],
+                                      "test_tokens": entry["test"]["reference_tokens"]})
+    return entry
+
+
+def run(data_dir: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate every model whose run exists; ``previous`` results stand in for runs no longer on disk."""
     distorted = "test" + staff.DISTORTED_SUFFIX
     if not (data_dir / "tfrecords" / distorted).exists():
         print("writing the distorted test split (scorezoo data distort)…", flush=True)
         staff.write_distorted_split(data_dir, "test")
-    results: dict[str, Any] = {"data": str(data_dir), "models": {}}
+    results: dict[str, Any] = {"data": str(data_dir), "measured": stamp(), "models": {}}
     histories, loaded = {}, {}
     incipits = data_dir.parent / INCIPITS
     for label in [*VARIANTS, *CONTINUED, SHIPPED]:
@@ -215,6 +245,10 @@ def run(data_dir: Path) -> dict[str, Any]:
         else:
             model = shipped_if_different(loaded[SEED])
         loaded[label] = model
+        if model is None and label != SHIPPED and (entry := carried_over(label, previous)) is not None:
+            print(f"{label}: no run folder; figures carried over from {entry['carried_over']['measured']}", flush=True)
+            results["models"][label] = entry
+            continue
         if model is None and label not in VARIANTS:
             continue
         if model is None:
@@ -234,10 +268,10 @@ def run(data_dir: Path) -> dict[str, Any]:
         if label in VARIANTS and (RUNS / VARIANTS[label][2] / "history.json").exists():
             histories[label] = json.loads((RUNS / VARIANTS[label][2] / "history.json").read_text())
         elif label == SHIPPED and (merged := stages_history(model)):
-            histories[label] = merged
+            training_curves_plot({label: merged}, RESULTS / SHIPPED_CURVES, "validation SER, % (600 staves)")
         results["models"][label] = entry
-    if histories:
-        training_curves_plot(histories, RESULTS / "omr_training_curves.png")
+    if histories:  # the equal-budget runs; without their folders, the plot of their last measurement stays
+        training_curves_plot(histories, RESULTS / CURVES)
     train_counts = train_omr.token_counts(data_dir)
     vocabulary = train_omr.training_vocabulary(data_dir, train_counts)
     results["layer_step_seconds"] = {rnn: round(layer_step_time(rnn), 4) for rnn in ("sru", "lstm")}
@@ -263,28 +297,39 @@ def _pct(x: float) -> str:
 def markdown(r: dict[str, Any]) -> str:
     distorted = "test" + staff.DISTORTED_SUFFIX
     models = r["models"]
+    fresh = next((m for m in reversed(models.values()) if "carried_over" not in m), next(iter(models.values())))
+    carried = {m["carried_over"]["measured"]: m["carried_over"] for m in models.values() if "carried_over" in m}
+
+    def name(label: str) -> str:
+        return f"{label} †" if "carried_over" in models[label] else label
+
     rows = []
     for label, m in models.items():
         tr = m["training"]
         stages = tr.get("stages", [])
+        trained_stages = [st for st in stages if "interpolation" not in st]  # interpolations train nothing
+        mixes = len(stages) - len(trained_stages)
         trained = (f"{tr.get('train_seconds', 0) / 60:.1f} min, {tr.get('epochs', '?')} × 250 steps"
                    if len(stages) < 2 else
-                   f"{tr['total_train_seconds'] / 60:.0f} min in {len(stages)} stages: "
-                   + " + ".join(f"{st['train_seconds'] / 60:.0f}" for st in stages))
+                   f"{tr['total_train_seconds'] / 60:.0f} min in {len(trained_stages)} stages: "
+                   + " + ".join(f"{st['train_seconds'] / 60:.0f}" for st in trained_stages)
+                   + (f", and {mixes} weight interpolation{'s' * (mixes > 1)}" if mixes else ""))
         seen = sum(st["images_seen"] for st in stages) if len(stages) > 1 else tr.get("images_seen", "?")
-        rows.append([label, f"{m['params'] / 1e6:.2f} M", _pct(m["test"]["ser"]),
+        rows.append([name(label), f"{m['params'] / 1e6:.2f} M", _pct(m["test"]["ser"]),
                      _pct(m["test"]["sequence_error_rate"]), _pct(m[distorted]["ser"]),
                      _pct(m[distorted]["sequence_error_rate"]),
                      _pct(m[INCIPITS]["ser"]) if INCIPITS in m else "–", trained, seen])
-    any_model = next(iter(models.values()))
-    categories = list(any_model["test"]["errors_by_type"])
-    breakdown = [[label] + [f"{m['test']['errors_by_type'][c]} / {m[distorted]['errors_by_type'][c]}"
-                            for c in categories] for label, m in models.items()]
+    categories = list(fresh["test"]["errors_by_type"])
+    breakdown = [[name(label)] + [f"{m['test']['errors_by_type'][c]} / {m[distorted]['errors_by_type'][c]}"
+                                  for c in categories] for label, m in models.items()]
+    footnotes = [f"† No run folder any more (`runs/` is not kept); these figures are carried over from the "
+                 f"measurement of {when}, on the staff build of then ({c['test_staves']:,} test staves, "
+                 f"{c['test_tokens']:,} tokens)." for when, c in carried.items()]
     ls = r["layer_step_seconds"]
     lines = [
         "## Score recognition (`make bench-omr`)",
         "",
-        f"Staff dataset test split: {any_model['test']['sequences']} staves, {any_model['test']['reference_tokens']} "
+        f"Staff dataset test split: {fresh['test']['sequences']:,} staves, {fresh['test']['reference_tokens']:,} "
         "tokens (pieces disjoint from training), and its Camera-PrIMuS-style distorted copy. Greedy CTC decoding. "
         "All four trained by `make bench-omr-train` on the same data, batch 16, Adam 1e-3, distortion "
         "augmentation on half of the images, seed 0, and the same wall-time budget."
@@ -295,6 +340,7 @@ def markdown(r: dict[str, Any]) -> str:
         table(["model", "params", "SER clean", "seq. error clean", "SER distorted", "seq. error distorted",
                "SER incipits test", "training", "staves seen"], rows),
         "",
+        *[line for note in footnotes for line in (note, "")],
         "SER incipits test: the test split of the `staff-incipits` supplement (other segments of the same test "
         "pieces, mostly in C and other incipit clefs, a quarter opening with a multi-measure rest; "
         + (f"{next(m[INCIPITS]['sequences'] for m in models.values() if INCIPITS in m)} staves)."
@@ -341,9 +387,14 @@ def markdown(r: dict[str, Any]) -> str:
             f"({len(mx['reference_notes'])} in the reference); re-encoded tokens equal the recognized ones: "
             f"{mx['read_back_equals_recognized']}.",
         ]
-    lines += ["", "![training curves](benchmarks/results/omr_training_curves.png)", "",
-              "Validation SER in the curves: the 22-minute runs scored the first 400 validation staves in file order "
-              "(mostly Bach, harder); the later stages a fixed random 600."]
+    lines += ["", f"![equal-budget training curves](benchmarks/results/{CURVES})", "",
+              "Validation SER in these curves: the 22-minute runs scored the first 400 validation staves in file "
+              "order (mostly Bach, harder)"
+              + (f"; the plot is from the measurement of {next(iter(carried))}." if carried else ".")]
+    if SHIPPED in models and (RESULTS / SHIPPED_CURVES).exists():
+        lines += ["", f"![shipped model's training stages](benchmarks/results/{SHIPPED_CURVES})", "",
+                  "All training stages of the shipped weights, end to end (a fixed random 600 validation staves; "
+                  "stages whose run folders are gone leave gaps)."]
     return "\n".join(lines)
 
 
@@ -359,8 +410,9 @@ def main() -> None:
         return
     if args.from_json:
         r = json.loads(args.from_json.read_text())
+        r.setdefault("measured", section_stamp("bench-omr"))
     else:
-        r = run(args.data)
+        r = run(args.data, previous_results())
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "bench-omr.json").write_text(json.dumps(r, indent=2) + "\n")
     write_section("bench-omr", markdown(r), r, RESULTS)

@@ -32,12 +32,29 @@ def commit() -> str:
         return "unknown"
 
 
+def stamp() -> str:
+    """When, at which commit and on what a measurement is taken."""
+    return f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {commit()} on {machine()}"
+
+
+def _section(name: str) -> re.Pattern[str]:
+    return re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+
+
+def section_stamp(name: str) -> str | None:
+    """The stamp of the section BENCHMARKS.md holds now (when its figures were measured), if any."""
+    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else ""
+    found = _section(name).search(text)
+    measured = found and re.search(r"_Measured (.+?)\._", found.group(0))
+    return measured.group(1) if measured else None
+
+
 def write_section(name: str, markdown: str, results: dict[str, Any], out_dir: Path) -> None:
     """Replace the ``<!-- name:start -->…<!-- name:end -->`` block of BENCHMARKS.md and save the JSON."""
-    stamp = f"_Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {commit()} on {machine()}._\n\n"
-    block = f"<!-- {name}:start -->\n{stamp}{markdown.strip()}\n<!-- {name}:end -->"
+    measured = results.get("measured") or stamp()
+    block = f"<!-- {name}:start -->\n_Measured {measured}._\n\n{markdown.strip()}\n<!-- {name}:end -->"
     text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+    pattern = _section(name)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text, encoding="utf-8")
     out_dir.mkdir(parents=True, exist_ok=True)

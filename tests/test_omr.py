@@ -174,7 +174,8 @@ def short_run(staff_build, tmp_path_factory):
     # the build is its own "extra" data here, twice: the mixing path runs, whatever it draws
     summary = train_omr.train("omr-resnet-bisru", data, tmp_path_factory.mktemp("omr") / "run", minutes=5,
                               max_epochs=1, steps_per_epoch=3, batch_size=4, val_samples=4, lr_schedule="cosine",
-                              extra_data=[str(data), str(data)], extra_share=[0.2, 0.1], ema_decay=0.9, verbose=0)
+                              extra_data=[str(data), str(data)], extra_share=[0.2, 0.1], ema_decay=0.9,
+                              width_scale=[0.8, 1.25], verbose=0)
     return summary, Path(summary["out_dir"])
 
 
@@ -184,12 +185,34 @@ def test_short_training_run_and_reload(short_run):
     assert manifest["training"]["lr_schedule"] == "cosine"
     assert manifest["training"]["ema_decay"] == manifest["training"]["stages"][-1]["ema_decay"] == 0.9
     assert manifest["training_data"]["extra_share"] == [0.2, 0.1]
+    assert manifest["training"]["width_scale"] == manifest["training"]["stages"][-1]["width_scale"] == [0.8, 1.25]
     assert [c["dataset"] for c in manifest["training_data"]["extra_build_config"]] == ["staff", "staff"]
     for name in ("manifest.json", "omr-resnet-bisru.weights.h5", "vocabulary.txt", "training_curves.png"):
         assert (run / name).is_file(), name
     loaded = zoo.load("omr-resnet-bisru", weights=run)
     assert loaded.vocabulary == (run / "vocabulary.txt").read_text().splitlines()
     assert summary["images_seen"] > 0
+
+
+def test_training_staves_can_be_stretched_horizontally(staff_build):
+    from zoo.preprocessing.image import MAX_WIDTH, rescale_width
+    from zoo.training import omr as train_omr
+
+    staff = tf.random.uniform([64, 100, 1])
+    assert rescale_width(staff, 1.5).shape == (64, 150, 1) and rescale_width(staff, 0.5).shape == (64, 50, 1)
+    assert rescale_width(staff, 100.0).shape[1] == MAX_WIDTH
+    data, _ = staff_build
+    vocabulary = train_omr.training_vocabulary(data)
+
+    def widths(**stretch) -> list[int]:
+        ds = train_omr.make_dataset(data, "train", vocabulary, 64, 64, **stretch)
+        return sorted(w for inputs, _ in ds for w in inputs["width"].numpy().tolist())
+
+    plain = widths()
+    assert widths(width_scale=[2, 2], width_scale_probability=1.0) == sorted(2 * w for w in plain)
+    assert widths(width_scale=[2, 2], width_scale_probability=0.0) == plain
+    with pytest.raises(ValueError, match="width_scale"):
+        train_omr.make_dataset(data, "train", vocabulary, 4, 64, width_scale=[1.5, 0.7])
 
 
 def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp_path):

@@ -51,3 +51,15 @@ def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
 def png_to_staff(image_bytes: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
     """Bytes → normalized staff tensor [height, W', 1]: the one function training and serving call."""
     return normalize(decode_image(image_bytes), height)
+
+
+def rescale_width(staff: tf.Tensor, factor: float | tf.Tensor) -> tf.Tensor:
+    """A normalized staff [H, W, 1] → [H, round(W·factor), 1] (at most MAX_WIDTH), height kept.
+
+    Engravers and editions space notes differently; training on one engraver's spacing alone leaves a
+    recognizer that misreads the same symbols set tighter or looser, so training stretches staves with this.
+    """
+    shape = tf.shape(staff)
+    width = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * tf.cast(factor, tf.float32)), tf.int32)
+    width = tf.clip_by_value(width, 1, MAX_WIDTH)
+    return tf.clip_by_value(tf.image.resize(staff, tf.stack([shape[0], width]), antialias=True), 0.0, 1.0)

@@ -2,15 +2,18 @@
 
 Training stops at a wall-time budget (so models can be compared at equal budget),
 at ``max_epochs``, or early when validation SER stops improving; the best
-weights by validation SER are kept. Camera-like distortions augment a share of
-the training images. TensorBoard logs, history JSON and training curves are written.
+weights by validation SER are kept. Camera-like distortions (and, optionally,
+horizontal stretching) augment a share of the training images. TensorBoard
+logs, history JSON and training curves are written.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +48,42 @@ def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[s
     return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
 
 
+def check_width_scale(width_scale: Sequence[float] | None) -> tuple[float, float] | None:
+    """``[low, high]`` factors of :func:`zoo.preprocessing.image.rescale_width`, or None (no stretching)."""
+    if width_scale is None:
+        return None
+    low, high = (float(f) for f in width_scale)
+    if not 0 < low <= high:
+        raise ValueError(f"width_scale must be [low, high] with 0 < low <= high, got {list(width_scale)}")
+    return low, high
+
+
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
-                 augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0) -> tf.data.Dataset:
-    """(inputs {image, width}, labels, label lengths) batches, bucketed by width."""
+                 augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0,
+                 width_scale: Sequence[float] | None = None, width_scale_probability: float = 0.5) -> tf.data.Dataset:
+    """(inputs {image, width}, labels, label lengths) batches, bucketed by width.
+
+    ``augment_probability``: the share of staves given camera distortions. ``width_scale`` [low, high]:
+    ``width_scale_probability`` of the staves are stretched horizontally by a factor drawn log-uniformly
+    from that range (other engravings' spacing); staves left too narrow for their labels are dropped.
+    """
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
+    scale = check_width_scale(width_scale)
 
     def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
         paper = staff_image.decode_image(ex["image"])
+        seed2 = tf.stack([tf.cast(seed, tf.int64), index])
         if augment_probability > 0:
-            seed2 = tf.stack([tf.cast(seed, tf.int64), index])
             coin = tf.random.stateless_uniform([], seed2 + 7)
             paper = tf.cond(coin < augment_probability, lambda: distort(paper, seed2, config), lambda: paper)
         staff = staff_image.normalize(paper, height)
+        if scale is not None:
+            coin, u = tf.unstack(tf.random.stateless_uniform([2], seed2 + 11))
+            factor = tf.exp(math.log(scale[0]) + u * (math.log(scale[1]) - math.log(scale[0])))
+            staff = tf.cond(coin < width_scale_probability, lambda: staff_image.rescale_width(staff, factor),
+                            lambda: staff)
         labels = table.lookup(ex["tokens"])
         return {"image": staff, "width": tf.shape(staff)[1]}, labels
 
@@ -217,6 +242,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           lr_schedule: str = "constant", patience: int = 4,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
+          width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
           verbose: int = 1, **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
@@ -224,9 +250,12 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     recipe), or a list of them, supplies ``extra_share`` of the batches (a list: one share
     each); validation stays on ``data_dir``. ``ema_decay`` > 0 validates and saves an
     exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`,
-    driven by hand here because this loop is not ``fit``).
+    driven by hand here because this loop is not ``fit``). ``width_scale`` [low, high] stretches
+    ``width_scale_probability`` of the training staves horizontally (:func:`make_dataset`).
     """
     tf.keras.utils.set_random_seed(seed)
+    stretch = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if (
+        scale := check_width_scale(width_scale)) else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     if warm_start:
@@ -240,11 +269,11 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
-                            shuffle=4096, seed=seed).repeat()
+                            shuffle=4096, seed=seed, **stretch).repeat()
     extras, shares = extra_sources(extra_data, extra_share)
     if extras:
         datasets = [train_ds] + [make_dataset(Path(folder), "train", vocabulary, batch_size, height,
-                                              augment_probability, shuffle=4096, seed=seed + i).repeat()
+                                              augment_probability, shuffle=4096, seed=seed + i, **stretch).repeat()
                                  for i, folder in enumerate(extras, start=1)]
         train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
 
@@ -298,7 +327,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     stages = earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
-        **({"ema_decay": ema_decay} if ema_decay else {})}]
+        **({"ema_decay": ema_decay} if ema_decay else {}), **stretch}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -320,7 +349,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
-                  "augment_probability": augment_probability, "ema_decay": ema_decay, "seed": seed,
+                  "augment_probability": augment_probability, "ema_decay": ema_decay, **stretch, "seed": seed,
                   "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )

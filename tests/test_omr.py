@@ -327,6 +327,13 @@ def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
     assert summary["split"] == split and 0 <= summary["ser"] < 0.5 and "errors_by_type" in summary
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", "tset"])
     assert result.exit_code != 0 and "'tset' split" in result.output and "found: " in result.output
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
+                                       "--width-scale", "1.25"])
+    assert result.exit_code == 0, result.output
+    stretched = json.loads(result.output)
+    assert stretched["width_scale"] == 1.25 and stretched["reference_tokens"] == summary["reference_tokens"]
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--width-scale", "0"])
+    assert result.exit_code != 0 and "--width-scale" in result.output
 
 
 def test_cli_refuses_a_negative_beam_width(primus_fixture):

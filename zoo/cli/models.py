@@ -123,8 +123,10 @@ def interpolate_cmd(model_name: str, start: str, end: str, alpha: float, out: Pa
               help="CTC prefix beam width (omr models; 0: greedy).")
 @click.option("--by", type=click.Choice(["clef", "key", "time"]), default=None,
               help="Omr models: the same figures per opening clef, key or time signature of the reference too.")
+@click.option("--width-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Omr models: stretch every staff horizontally by this factor first (other engravings' spacing).")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
-                 by: str | None) -> None:
+                 by: str | None, width_scale: float) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -141,17 +143,20 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
         raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
     if by and dataset == "genre":
         raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
+    if width_scale != 1.0 and dataset == "genre":
+        raise click.BadParameter("only score recognition models read staves", param_hint="--width-scale")
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
         else:
-            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by)
+            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by, width_scale=width_scale)
     except KeyError as exc:  # a genre label the model does not know
         raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
-    click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **summary},
-                          indent=2))
+    stretch = {"width_scale": width_scale} if width_scale != 1.0 else {}
+    click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **stretch,
+                           **summary}, indent=2))
 
 
 @click.command("recognize")

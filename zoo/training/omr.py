@@ -157,13 +157,14 @@ def opening_group(tokens: list[str], by: str) -> str:
 
 
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
-             batch_size: int = 16, by: str | None = None) -> dict[str, Any]:
+             batch_size: int = 16, by: str | None = None, width_scale: float = 1.0) -> dict[str, Any]:
     """SER, sequence error rate and errors by token type on a split (greedy or beam decoding).
 
     With ``limit``, a fixed random subset (the same every call): files are written in
     piece order, so their first records would all come from one collection. With ``by``
     (clef, key or time), the summary adds the same figures per opening clef, key or time
-    signature of the reference, to show which staves a model has not learnt to read.
+    signature of the reference, to show which staves a model has not learnt to read. ``width_scale``
+    stretches every staff horizontally first: how a model copes with another engraving's spacing.
     """
     if by is not None and by not in GROUP_PREFIXES:
         raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUP_PREFIXES)}")
@@ -173,7 +174,11 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     ds = tfrecords.make_dataset(data_dir, split, "staff")
     if limit:
         ds = ds.shuffle(1 << 20, seed=0, reshuffle_each_iteration=False).take(limit)
-    ds = ds.map(lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
+    if width_scale != 1.0:
+        ds = ds.map(lambda e: (staff_image.rescale_width(staff_image.png_to_staff(e["image"], height), width_scale),
+                               e["tokens"]))
+    else:
+        ds = ds.map(lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
     staves, refs = [], []
 
     def flush():

@@ -72,7 +72,9 @@ def load_variant(label: str) -> zoo.ZooModel | None:
     if (model := load_run(name, folder)) is not None:
         return model
     if not VARIANTS[label][1] and zoo.get_spec(name).pretrained is not None:
-        return zoo.load(name)  # the shipped weights are this run's weights
+        shipped = zoo.load(name)
+        if len((shipped.manifest.extra.get("training", {}) if shipped.manifest else {}).get("stages", [])) < 2:
+            return shipped  # the shipped weights are this run's weights, not trained on further
     return None
 
 

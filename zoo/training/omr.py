@@ -174,11 +174,12 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     ds = tfrecords.make_dataset(data_dir, split, "staff")
     if limit:
         ds = ds.shuffle(1 << 20, seed=0, reshuffle_each_iteration=False).take(limit)
-    if width_scale != 1.0:
-        ds = ds.map(lambda e: (staff_image.rescale_width(staff_image.png_to_staff(e["image"], height), width_scale),
-                               e["tokens"]))
-    else:
-        ds = ds.map(lambda e: (staff_image.png_to_staff(e["image"], height), e["tokens"]))
+
+    def staff_of(example: dict[str, tf.Tensor]) -> tf.Tensor:
+        staff = staff_image.png_to_staff(example["image"], height)
+        return staff_image.rescale_width(staff, width_scale) if width_scale != 1.0 else staff
+
+    ds = ds.map(lambda e: (staff_of(e), e["tokens"]))
     staves, refs = [], []
 
     def flush():

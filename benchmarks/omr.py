@@ -189,6 +189,8 @@ def musicxml_round_trip(model: zoo.ZooModel, data_dir: Path) -> dict[str, Any]:
 
 def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path,
                          val_title: str = "validation SER, % (400 staves)") -> None:
+    import matplotlib.ticker
+
     from zoo.training.plots import plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -199,6 +201,8 @@ def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path
     axes[0].set_title("training CTC loss (per label)")
     axes[1].set_title(val_title)
     axes[1].set_yscale("log")
+    axes[1].yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 1.5, not 1.5×10⁰
+    axes[1].yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
     for ax in axes:
         ax.set_xlabel("wall-clock minutes")
         ax.grid(alpha=0.3)

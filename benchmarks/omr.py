@@ -61,6 +61,11 @@ def train_all(data_dir: Path, minutes: float, steps_per_epoch: int = 250) -> Non
         subprocess.run(cmd, check=True)
 
 
+def training_record(model: zoo.ZooModel) -> dict[str, Any]:
+    """The ``training`` block of a model's manifest (its stages, budget, data), empty without a manifest."""
+    return model.manifest.extra.get("training", {}) if model.manifest else {}
+
+
 def load_run(name: str, folder: str) -> zoo.ZooModel | None:
     """``name`` with the weights of run folder ``runs/<folder>``, if that run finished (wrote its manifest)."""
     run = RUNS / folder
@@ -73,7 +78,7 @@ def load_variant(label: str) -> zoo.ZooModel | None:
         return model
     if not VARIANTS[label][1] and zoo.get_spec(name).pretrained is not None:
         shipped = zoo.load(name)
-        if len((shipped.manifest.extra.get("training", {}) if shipped.manifest else {}).get("stages", [])) < 2:
+        if len(training_record(shipped).get("stages", [])) < 2:
             return shipped  # the shipped weights are this run's weights, not trained on further
     return None
 
@@ -93,7 +98,7 @@ def stages_history(model: zoo.ZooModel) -> dict[str, list[float]] | None:
     """
     merged: dict[str, list[float]] = {"loss": [], "val_ser": [], "seconds": []}
     offset = 0.0
-    for stage in (model.manifest.extra.get("training", {}).get("stages", []) if model.manifest else []):
+    for stage in training_record(model).get("stages", []):
         if "interpolation" in stage:  # weights mixed from earlier stages, no training of its own
             continue
         path = ROOT / stage["run"] / "history.json"
@@ -268,7 +273,7 @@ def run(data_dir: Path, previous: dict[str, Any] | None = None) -> dict[str, Any
             print(f"{label} {split}: SER {entry[split]['ser']:.4f} ({time.perf_counter() - t:.0f} s)", flush=True)
         if (incipits / "tfrecords" / "test").exists():
             entry[INCIPITS] = train_omr.evaluate(model, incipits, "test")
-        entry["training"] = model.manifest.extra.get("training", {}) if model.manifest else {}
+        entry["training"] = training_record(model)
         entry["validation_ser"] = (model.manifest.extra.get("metrics", {}) if model.manifest else {}).get(
             "validation_ser")
         if label in VARIANTS and (RUNS / VARIANTS[label][2] / "history.json").exists():

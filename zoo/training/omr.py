@@ -260,8 +260,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     ``width_scale_probability`` of the training staves horizontally (:func:`make_dataset`).
     """
     tf.keras.utils.set_random_seed(seed)
-    stretch = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if (
-        scale := check_width_scale(width_scale)) else {}
+    scale = check_width_scale(width_scale)
+    stretch = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     if warm_start:

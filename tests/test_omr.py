@@ -371,3 +371,27 @@ def test_bench_omr_carries_over_runs_whose_folders_are_gone():
     assert f"| {bench.SEED} † |" in text and f"| {bench.SHIPPED} |" in text
     assert "carried over from the measurement of 2026-11-25 19:20 UTC" in text and "3,739 test staves" in text
     assert "2 min in 2 stages: 1 + 1, and 1 weight interpolation | 12 |" in text
+
+
+def test_benchmark_stamp_flags_uncommitted_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from benchmarks import report
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    for name in ("weights.h5", "BENCHMARKS.md", "benchmarks/results/bench.json"):
+        (tmp_path / name).write_text("a")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    head = report.commit()
+    assert len(head) >= 7 and " " not in head
+    (tmp_path / "BENCHMARKS.md").write_text("b")  # results being written do not count
+    (tmp_path / "benchmarks/results/bench.json").write_text("b")
+    (tmp_path / "untracked.txt").write_text("b")
+    assert report.commit() == head
+    (tmp_path / "weights.h5").write_text("b")  # measuring weights that are not committed yet does
+    assert report.commit() == f"{head} with uncommitted changes"

@@ -274,8 +274,7 @@ def run(data_dir: Path, previous: dict[str, Any] | None = None) -> dict[str, Any
         if (incipits / "tfrecords" / "test").exists():
             entry[INCIPITS] = train_omr.evaluate(model, incipits, "test")
         entry["training"] = training_record(model)
-        entry["validation_ser"] = (model.manifest.extra.get("metrics", {}) if model.manifest else {}).get(
-            "validation_ser")
+        entry["validation_ser"] = model.manifest.metrics.get("validation_ser") if model.manifest else None
         if label in VARIANTS and (RUNS / VARIANTS[label][2] / "history.json").exists():
             histories[label] = json.loads((RUNS / VARIANTS[label][2] / "history.json").read_text())
         elif label == SHIPPED and (merged := stages_history(model)):

@@ -51,7 +51,9 @@ data: setup
 # readable accidentals and ties (cosine from 1.5e-4; session 7), then 70 min with 10 % staff-incipits and 30 %
 # staff-keys batches (session 8), the midpoint of those last two runs' weights (WiSE-FT), and from it 60 min with
 # 10 % + 15 % of those batches, cosine from 1e-4, validating and saving a moving average of the weights (session 9),
-# then 60 min more the same way, cosine from 7e-5 (session 10).
+# then 60 min more the same way, cosine from 7e-5 (session 10), then 60 min with half the staves stretched or
+# squeezed (width × 0.75–1.5, cosine from 1e-4; session 11), then 60 min more with 30 % of them stretched,
+# cosine from 5e-5, another data order (session 12).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -84,6 +86,16 @@ train-shipped-omr: setup
 	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
 	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
 	  --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s11 --minutes 60 \
+	  --warm-start runs/omr-s10 --set learning_rate=1e-4 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
+	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.5 --set verbose=2
+	$(SZ) train omr-resnet-bisru --out runs/omr-s12 --minutes 60 \
+	  --warm-start runs/omr-s11 --set learning_rate=5e-5 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
+	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 --set seed=12 --set verbose=2
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

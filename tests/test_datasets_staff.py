@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import STAFF_LIMIT as LIMIT
 from PIL import Image
 
@@ -383,3 +384,13 @@ def test_tie_from_an_explicit_natural_is_kept_and_a_next_tie_left_alone():
     # D4-E4 is no tie; E4's own tie to the next E4 stays
     start = tokens.index("note-D4_quarter")
     assert tokens[start:start + 4] == ["note-D4_quarter", "note-E4_quarter", "tie", "note-E4_quarter"]
+
+
+def test_fixed_subset_ignores_the_global_seed():
+    ds = tf.data.Dataset.range(50)
+    drawn = []
+    for global_seed in (0, 12):
+        tf.random.set_seed(global_seed)
+        drawn.append(list(tfrecords.fixed_subset(ds, 10).as_numpy_iterator()))
+    assert drawn[0] == drawn[1] and len(set(drawn[0])) == 10 and drawn[0] != list(range(10))
+    assert list(tfrecords.fixed_subset(ds, 80).as_numpy_iterator()) == list(range(50))

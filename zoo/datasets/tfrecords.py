@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "validation", "test")
@@ -127,6 +128,19 @@ def make_dataset(data_dir: str | Path, split: str, dataset: str, shuffle: int = 
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
     return ds.map(parse_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def fixed_subset(ds: tf.data.Dataset, limit: int, seed: int = 0) -> tf.data.Dataset:
+    """``limit`` records drawn at random, the same ones in every process.
+
+    ``Dataset.shuffle(seed=...)`` also depends on the global TF seed, so a training run's own seed used to change
+    the staves it was validated on. Files are written in piece order, so a prefix would not do either.
+    """
+    count = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+    keep = np.zeros(count, bool)
+    keep[np.random.default_rng(seed).choice(count, min(limit, count), replace=False)] = True
+    keep = tf.constant(keep)
+    return ds.enumerate().filter(lambda i, _: keep[i]).map(lambda _, example: example)
 
 
 def iter_examples(data_dir: str | Path, split: str, dataset: str) -> Iterator[dict[str, Any]]:

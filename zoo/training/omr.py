@@ -173,7 +173,7 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     height = model.config["height"]
     ds = tfrecords.make_dataset(data_dir, split, "staff")
     if limit:
-        ds = ds.shuffle(1 << 20, seed=0, reshuffle_each_iteration=False).take(limit)
+        ds = tfrecords.fixed_subset(ds, limit)
 
     def staff_of(example: dict[str, tf.Tensor]) -> tf.Tensor:
         staff = staff_image.png_to_staff(example["image"], height)

@@ -15,15 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from benchmarks.report import table, write_section
+from benchmarks.report import RESULTS, table, write_section
 from zoo import paths
 from zoo.datasets import tfrecords
 from zoo.models import genre_baselines
 from zoo.models.genre_cnn import GENRES
 from zoo.training import genre as train_genre
 from zoo.training import plots
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def features(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from benchmarks.report import table
+from benchmarks.report import RESULTS, table
 from zoo import paths
 from zoo.models.genre_cnn import GENRES
 from zoo.training import genre as train_genre
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def compare(data_dir: Path, runs: list[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import tensorflow as tf
 
 import zoo
-from benchmarks.report import ROOT, section_stamp, stamp, table, write_section
+from benchmarks.report import RESULTS, ROOT, section_stamp, stamp, table, write_section
 from zoo import paths
 from zoo.datasets import semantic, staff, tfrecords
 from zoo.layers import BidirectionalSRU
@@ -31,7 +31,6 @@ from zoo.metrics import edit_ops
 from zoo.preprocessing import image as staff_image
 from zoo.training import omr as train_omr
 
-RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = ROOT / "runs"
 FIXTURE = ROOT / "data" / "fixtures" / "primus" / "000051652-1_2_1"
 # label → (registered model, config overrides, run folder)

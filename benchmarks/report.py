@@ -11,6 +11,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+RESULTS = ROOT / "benchmarks" / "results"
+# what a benchmark writes: changes there do not make a measurement "with uncommitted changes"
+_OUTPUTS = tuple(f":!{path.relative_to(ROOT)}" for path in (RESULTS, BENCHMARKS_MD))
 
 
 def machine() -> str:
@@ -32,8 +35,7 @@ def commit() -> str:
     """HEAD, flagged when tracked files other than the results differ from it (e.g. new weights not yet committed)."""
     try:
         head = _git("rev-parse", "--short", "HEAD")
-        changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results",
-                       ":!BENCHMARKS.md")
+        changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUTS)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head} with uncommitted changes" if changed else head

@@ -25,14 +25,12 @@ import numpy as np
 import portpicker
 
 import zoo
-from benchmarks.report import table, write_section
+from benchmarks.report import RESULTS, ROOT, table, write_section
 from serving.client import ServingClient, ServingError
 from serving.export import export
 from zoo import paths
 from zoo.pretrained import WeightsError
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 PNG = ROOT / "data" / "fixtures" / "primus" / "000051652-1_2_1.png"
 OMR = "omr-resnet-bisru"
 TARGET_P99_MS = 100.0

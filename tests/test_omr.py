@@ -130,7 +130,8 @@ def test_symbol_error_rate_and_breakdown():
     assert s["ser"] == pytest.approx(2 / 4) and s["sequence_error_rate"] == 0.5
     assert s["errors_by_type"]["pitch"] == 1 and s["errors_by_type"]["duration"] == 1
     assert s["errors_by_type"]["barline"] == 1
-    assert s["pitch_errors"] == {"accidental": 0, "position": 1, "note missing or extra": 0}
+    assert s["pitch_errors"] == {"accidental from the key signature": 0, "accidental carried in the bar": 0,
+                                 "accidental printed on the note": 0, "position": 1, "note missing or extra": 0}
 
 
 def test_pitch_errors_say_which_part_of_the_pitch_was_misread():
@@ -139,7 +140,29 @@ def test_pitch_errors_say_which_part_of_the_pitch_was_misread():
     rates.add(["note-Bb3_quarter", "gracenote-C4_eighth"], ["note-Bb3_quarter"])
     rates.add(["note-G4_half", "note-Bb4_quarter"], ["rest-half", "note-B4_quarter"])  # a note read as a rest
     rates.add(["note-G4_half"], ["gracenote-G4_half"])
-    assert rates.summary()["pitch_errors"] == {"accidental": 2, "position": 1, "note missing or extra": 3}
+    rates.add(["keySignature-DM", "note-F#4_half", "barline", "note-C#5_half"], ["keySignature-DM", "note-F#4_half",
+                                                                                  "barline", "note-C5_half"])
+    assert rates.summary()["pitch_errors"] == {
+        "accidental from the key signature": 1, "accidental carried in the bar": 1, "accidental printed on the note": 1,
+        "position": 1, "note missing or extra": 3}
+
+
+def test_accidental_source_follows_how_a_musician_reads_the_staff():
+    staff = ["clef-G2", "keySignature-DM", "timeSignature-3/4", "note-F#4_quarter", "note-F#5_quarter",
+             "note-C4_quarter", "tie", "barline", "note-C4_quarter", "note-C4_quarter", "note-C#4_quarter", "barline",
+             "note-Bb4_quarter", "note-Bb4_quarter", "note-B4_quarter", "barline", "gracenote-F4_eighth",
+             "note-F4_quarter", "note-F#4_half"]
+    sources = {i: semantic.accidental_source(staff, i) for i, t in enumerate(staff) if t.startswith(("note", "grace"))}
+    assert sources == {
+        3: "key signature", 4: "key signature",  # a key's sharp holds in every octave
+        5: "on the note",  # C natural in D major needs its sign
+        8: "carried",  # tied over the bar line
+        9: "on the note", 10: "on the note",  # the tie carries one note only; C# again needs a sign after the natural
+        12: "on the note", 13: "carried", 14: "on the note",  # B flat is printed, holds, and a natural cancels it
+        16: "on the note", 17: "carried", 18: "on the note",  # a grace note's accidental holds for the bar too
+    }
+    with pytest.raises(ValueError, match="not a note"):
+        semantic.accidental_source(staff, 0)
 
 
 @pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])

@@ -1,12 +1,18 @@
 """Quality metrics: symbol error rate (edit distance / reference length) with a breakdown by token type."""
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from zoo.datasets.semantic import accidental_source
+
 CATEGORIES = ("pitch", "duration", "clef/key/time", "barline", "rest", "other")
-PITCH_KINDS = ("accidental", "position", "note missing or extra")
+# A misread accidental by where the staff shows it (zoo.datasets.semantic.accidental_source).
+ACCIDENTAL_KINDS = {"key signature": "accidental from the key signature", "carried": "accidental carried in the bar",
+                    "on the note": "accidental printed on the note"}
+PITCH_KINDS = (*ACCIDENTAL_KINDS.values(), "position", "note missing or extra")
 
 
 def token_category(token: str) -> str:
@@ -79,16 +85,19 @@ class ErrorRates:
     pitch_kinds: Counter = field(default_factory=Counter)
 
     def add(self, ref: Sequence[str], hyp: Sequence[str]) -> int:
-        ops = [op for op in edit_ops(ref, hyp) if op[0] != "match"]
+        aligned = edit_ops(ref, hyp)
+        ref_positions = itertools.accumulate((op != "ins" for op, _, _ in aligned), initial=0)
+        ops = [(op, r, h, at) for (op, r, h), at in zip(aligned, ref_positions) if op != "match"]
         self.errors += len(ops)
         self.reference_tokens += len(ref)
         self.sequences += 1
         self.wrong_sequences += bool(ops)
-        for op, r, h in ops:
+        for op, r, h, at in ops:
             categories = _categories(op, r, h)
             self.by_category.update(categories)
             if "pitch" in categories:
-                self.pitch_kinds[_pitch_kind(op, r, h)] += 1
+                kind = _pitch_kind(op, r, h)
+                self.pitch_kinds[ACCIDENTAL_KINDS[accidental_source(ref, at)] if kind == "accidental" else kind] += 1
         return len(ops)
 
     def extend(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> ErrorRates:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +52,7 @@ from music21 import bar, base, chord, clef, converter, duration, expressions, ke
 from music21 import tie as m21tie
 from music21.musicxml.helpers import isFullMeasureRest
 
+from zoo.datasets.accidentals import key_alter
 from zoo.datasets.corpus import parse_file
 
 __all__ = [
@@ -156,6 +157,54 @@ _GRAMMAR = (_NOTE_RE, _REST_RE, _MULTIREST_RE, _CLEF_RE, _KEY_RE, _TIME_RE)
 def is_grammatical(token: str) -> bool:
     """Whether ``token`` follows the PrIMuS semantic grammar (plus the EXTENSION_TOKENS forms)."""
     return token in ("barline", "tie") or any(pattern.fullmatch(token) for pattern in _GRAMMAR)
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+AccidentalSource = Literal["key signature", "carried", "on the note"]
+_ALTER = {"bb": -2, "b": -1, "": 0, "#": 1, "##": 2}
+
+
+def accidental_source(tokens: Sequence[str], index: int) -> AccidentalSource:
+    """Where a reader of the staff takes the accidental of the note ``tokens[index]`` from, by the reading rules
+    of :mod:`zoo.datasets.accidentals`: the note it is tied from or an earlier note of its bar on the same line
+    or space ("carried"), else the key signature, else a sign printed on the note itself.
+
+    Staves built by this project show every pitch that way (:func:`zoo.datasets.accidentals.unreadable_notes`);
+    a misread accidental of the first two kinds says a recognizer did not carry what it saw earlier in the staff.
+    """
+    match = _NOTE_RE.fullmatch(tokens[index])
+    if match is None:
+        raise ValueError(f"token {index} ({tokens[index]!r}) is not a note")
+    place, alter = (match["step"], match["octave"]), _ALTER[match["acc"] or ""]
+    tied_from = _tied_from(tokens, index)
+    if tied_from is not None and (tied_from["step"], tied_from["octave"]) == place:
+        return "carried" if _ALTER[tied_from["acc"] or ""] == alter else "on the note"
+    for i in range(index - 1, -1, -1):
+        if tokens[i] == "barline":
+            break
+        earlier = _NOTE_RE.fullmatch(tokens[i])
+        if earlier is None or (earlier["step"], earlier["octave"]) != place or _tied_from(tokens, i) is not None:
+            continue  # a note tied over from the last bar shows no sign of its own
+        if _ALTER[earlier["acc"] or ""] != alter:
+            return "on the note"
+        return "key signature" if accidental_source(tokens, i) == "key signature" else "carried"
+    keys = [k for t in tokens[:index] if (k := _KEY_RE.fullmatch(t)) is not None]
+    fifths = _fifths(keys[-1]["tonic"]) if keys else 0
+    return "key signature" if key_alter(fifths, match["step"]) == alter else "on the note"
+
+
+def _tied_from(tokens: Sequence[str], index: int) -> re.Match | None:
+    """The note a tie joins to ``tokens[index]``, if any (a ``tie`` token follows the note before it)."""
+    for i in range(index - 1, -1, -1):
+        if (previous := _NOTE_RE.fullmatch(tokens[i])) is not None:
+            return previous if "tie" in tokens[i + 1:index] else None
+    return None
+
+
+@cache
+def _fifths(tonic: str) -> int:
+    return key.Key(tonic[0] + tonic[1:].replace("b", "-")).sharps
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -697,8 +746,7 @@ def _clef_of(match: re.Match, token: str) -> clef.Clef:
 
 
 def _key_of(match: re.Match, token: str) -> key.KeySignature:
-    tonic = match["tonic"][0] + match["tonic"][1:].replace("b", "-")
-    sharps = key.Key(tonic).sharps
+    sharps = _fifths(match["tonic"])
     if not -7 <= sharps <= 7:
         raise EncodingError(f"key token {token!r}: {sharps} sharps is no key signature")
     return key.KeySignature(sharps)

@@ -38,8 +38,10 @@ SZ := $(VENV)/bin/scorezoo
 data: setup
 	$(SZ) data build staff
 	$(SZ) data distort
+	$(SZ) data distort --split validation
 	$(SZ) data build staff --recipe staff-incipits --out data/cache/staff-incipits --limit 5571
 	$(SZ) data build staff --recipe staff-keys --out data/cache/staff-keys --limit 5571
+	$(SZ) data build staff --recipe staff-keys-clefs --out data/cache/staff-keys-clefs --limit 5571
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance

@@ -108,6 +108,7 @@ DURATION_NAMES: dict[str, str] = {
 _MUSICXML_SUFFIXES = {".xml", ".musicxml", ".mxl"}
 _M21_TYPES = {name: m21 for m21, name in DURATION_NAMES.items()}
 _ALTER_TO_ACCIDENTAL = {-2: "bb", -1: "b", 0: "", 1: "#", 2: "##"}
+_ACCIDENTAL_TO_ALTER = {accidental: alter for alter, accidental in _ALTER_TO_ACCIDENTAL.items()}
 _ACCIDENTAL_TO_M21 = {"bb": "--", "b": "-", "": "", "#": "#", "##": "##"}
 _OCTAVE_CLEFS = {-2: "15mb", -1: "8vb", 1: "8va", 2: "15ma"}
 _MAX_DOTS = 2
@@ -162,7 +163,6 @@ def is_grammatical(token: str) -> bool:
 # ----------------------------------------------------------------------------------------------- reading
 
 AccidentalSource = Literal["key signature", "carried", "on the note"]
-_ALTER = {"bb": -2, "b": -1, "": 0, "#": 1, "##": 2}
 
 
 def accidental_source(tokens: Sequence[str], index: int) -> AccidentalSource:
@@ -176,22 +176,27 @@ def accidental_source(tokens: Sequence[str], index: int) -> AccidentalSource:
     match = _NOTE_RE.fullmatch(tokens[index])
     if match is None:
         raise ValueError(f"token {index} ({tokens[index]!r}) is not a note")
-    place, alter = (match["step"], match["octave"]), _ALTER[match["acc"] or ""]
+    place, alter = _place_and_alter(match)
     tied_from = _tied_from(tokens, index)
-    if tied_from is not None and (tied_from["step"], tied_from["octave"]) == place:
-        return "carried" if _ALTER[tied_from["acc"] or ""] == alter else "on the note"
+    if tied_from is not None and _place_and_alter(tied_from)[0] == place:
+        return "carried" if _place_and_alter(tied_from)[1] == alter else "on the note"
     for i in range(index - 1, -1, -1):
         if tokens[i] == "barline":
             break
         earlier = _NOTE_RE.fullmatch(tokens[i])
-        if earlier is None or (earlier["step"], earlier["octave"]) != place or _tied_from(tokens, i) is not None:
+        if earlier is None or _place_and_alter(earlier)[0] != place or _tied_from(tokens, i) is not None:
             continue  # a note tied over from the last bar shows no sign of its own
-        if _ALTER[earlier["acc"] or ""] != alter:
+        if _place_and_alter(earlier)[1] != alter:
             return "on the note"
         return "key signature" if accidental_source(tokens, i) == "key signature" else "carried"
     keys = [k for t in tokens[:index] if (k := _KEY_RE.fullmatch(t)) is not None]
     fifths = _fifths(keys[-1]["tonic"]) if keys else 0
     return "key signature" if key_alter(fifths, match["step"]) == alter else "on the note"
+
+
+def _place_and_alter(note_match: re.Match) -> tuple[tuple[str, str], int]:
+    """A note token's line or space (step and octave) and its alteration in semitones."""
+    return (note_match["step"], note_match["octave"]), _ACCIDENTAL_TO_ALTER[note_match["acc"] or ""]
 
 
 def _tied_from(tokens: Sequence[str], index: int) -> re.Match | None:

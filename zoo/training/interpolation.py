@@ -16,7 +16,7 @@ from zoo.pretrained import MANIFEST_NAME, Manifest, find_manifest, write_manifes
 from zoo.training.omr import earlier_stages
 
 
-def _manifest(model_name: str, weights: str) -> Manifest:
+def run_manifest(model_name: str, weights: str) -> Manifest:
     """The manifest of a run folder or of the shipped weights: interpolation needs both runs' records."""
     if weights == "pretrained":
         manifest = find_manifest(model_name)
@@ -39,7 +39,7 @@ def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Pa
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     if (out_dir / MANIFEST_NAME).exists():
         raise FileExistsError(f"{out_dir} already holds a run; choose another --out (nothing was written)")
-    first, last = _manifest(model_name, start), _manifest(model_name, end)
+    first, last = run_manifest(model_name, start), run_manifest(model_name, end)
     for what, same in [("model configs", lambda: first.config == last.config),
                        ("vocabularies", lambda: first.vocabulary() == last.vocabulary())]:
         if not same():

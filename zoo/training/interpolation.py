@@ -17,7 +17,7 @@ from zoo.training.omr import earlier_stages
 
 
 def run_manifest(model_name: str, weights: str) -> Manifest:
-    """The manifest of a run folder or of the shipped weights: interpolation needs both runs' records."""
+    """The manifest of a run folder or of the shipped weights: interpolating or deepening keeps their records."""
     if weights == "pretrained":
         manifest = find_manifest(model_name)
         if manifest is None:

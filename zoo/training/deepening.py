@@ -9,16 +9,15 @@ layer returns its input, and the gate opens as training finds something better t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 import zoo
 from zoo import paths
 from zoo.layers import BidirectionalSRU
-from zoo.pretrained import MANIFEST_NAME, write_manifest
-from zoo.training.interpolation import run_manifest
+from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
 from zoo.training.omr import earlier_stages
 
 
@@ -46,10 +45,7 @@ def deepen(model_name: str, start: str, out_dir: Path, reset_bias: float = -4.0,
     weights are drawn as for a new model (``seed``), the rest set by :func:`open_as_identity`. The manifest keeps
     ``start``'s description, the new ``rnn_layers``, the training stages and this step as a stage of its own.
     """
-    import tensorflow as tf
-
-    if (out_dir / MANIFEST_NAME).exists():
-        raise FileExistsError(f"{out_dir} already holds a run; choose another --out (nothing was written)")
+    refuse_existing_run(out_dir)
     manifest = run_manifest(model_name, start)
     if manifest.config.get("rnn") != "sru":
         raise ValueError(f"{start} has rnn={manifest.config.get('rnn')!r}; only BiSRU models are deepened")
@@ -62,16 +58,6 @@ def deepen(model_name: str, start: str, out_dir: Path, reset_bias: float = -4.0,
         if layer.name in trained:
             layer.set_weights(trained[layer.name].get_weights())
     open_as_identity(new.keras_model.get_layer(f"bisru{layers}"), reset_bias)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    new.keras_model.save_weights(str(out_dir / manifest.weights_file))
-    (out_dir / "vocabulary.txt").write_text("\n".join(new.vocabulary) + "\n", encoding="utf-8")
     record = {"start": paths.portable(start), "rnn_layers": layers + 1, "reset_bias": reset_bias, "seed": seed}
-    stages = earlier_stages(start, model_name) + [
-        {"run": paths.portable(out_dir), "train_seconds": 0.0, "images_seen": 0, "deepening": record}]
-    fields = {k: v for k, v in json.loads((manifest.directory / MANIFEST_NAME).read_text(encoding="utf-8")).items()
-              if k not in ("name", "weights")}
-    write_manifest(out_dir, model_name, manifest.weights_file,
-                   **{**fields, "config": new.config, "vocabulary_file": "vocabulary.txt", "metrics": {},
-                      "training": {"deepening": record, "stages": stages,
-                                   "total_train_seconds": round(sum(s.get("train_seconds") or 0 for s in stages), 1)}})
-    return out_dir
+    return write_derived_run(model_name, new.keras_model, out_dir, manifest, earlier_stages(start, model_name),
+                             "deepening", record, config=new.config)

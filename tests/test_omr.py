@@ -14,7 +14,7 @@ from PIL import Image
 import zoo
 from zoo.datasets import semantic, tfrecords
 from zoo.metrics import ErrorRates, edit_ops
-from zoo.models import ctc
+from zoo.models import ctc, test_time
 from zoo.models.omr import ImageInputError
 
 FIXTURE_PNG = "000051652-1_2_1.png"
@@ -59,6 +59,31 @@ def test_colour_photo_is_converted(recognizer, primus_fixture):
     rgb = np.stack([gray, (gray * 0.9).astype(np.uint8), gray], -1)
     staff = recognizer.preprocess(_png(rgb, "RGB"))
     assert staff.shape[0] == 64 and staff.shape[2] == 1
+
+
+def test_loose_margins_around_a_staff_are_trimmed(primus_fixture):
+    """A staff cut loosely from a page normalizes as a tight crop; the margins training staves have are kept."""
+    from zoo.preprocessing import image as staff_image
+
+    gray = np.asarray(Image.open(primus_fixture / FIXTURE_PNG).convert("L"))
+    h, w = gray.shape
+
+    def padded(top: int, bottom: int, speck: bool = False) -> bytes:
+        page = np.full((h + top + bottom, w), 255, np.uint8)
+        page[top: top + h] = gray
+        if speck:  # one dark pixel of sensor noise in the margin holds nothing open
+            page[2, 2] = 0
+        return _png(page)
+
+    loose = staff_image.png_to_staff(padded(h // 2, h // 2)).numpy()
+    np.testing.assert_array_equal(loose, staff_image.png_to_staff(padded(h, 3 * h, speck=True)).numpy())
+    ink = gray < int(gray.max()) - staff_image.INK_DEPTH * (int(gray.max()) - int(gray.min()))
+    rows = np.flatnonzero(ink.sum(1) >= 2)
+    tight = rows[-1] - rows[0] + 1 + 2 * round(staff_image.TRIM_MARGIN * (rows[-1] - rows[0] + 1))
+    assert loose.shape[1] == round(w * 64 / tight)
+    for top, bottom in ((0, 0), (h // 20, h // 20)):  # margins like the training staves' are left as they are
+        paper = staff_image.decode_image(padded(top, bottom))
+        assert staff_image.trim_margins(paper).shape == paper.shape
 
 
 @pytest.mark.parametrize("data, message", [
@@ -186,6 +211,32 @@ def test_shipped_weights_read_staves_they_never_saw(name, staff_build):
     with pytest.raises(ValueError, match="unknown grouping 'font'"):
         train_omr.evaluate(model, data, "test", by="font")
     assert totals.ser < 0.5, f"{name}: SER {totals.ser:.3f} (untrained weights score ≈ 1.0)"
+
+
+def test_readings_vote_by_count_then_confidence():
+    def reading(tokens, confidence):
+        return {"tokens": tokens, "confidence": confidence, "token_confidences": [confidence] * len(tokens)}
+
+    a, b = ["clef-G2", "note-C5_quarter"], ["clef-G2", "note-Cb5_quarter"]
+    result = test_time.vote([reading(a, 0.6), reading(b, 0.99), reading(a, 0.7)])
+    assert result["tokens"] == a and result["confidence"] == 0.7
+    assert result["agreement"] == pytest.approx(2 / 3, abs=1e-4)
+    assert test_time.vote([reading(a, 0.6), reading(b, 0.9)])["tokens"] == b  # a tie goes to the more confident
+    with pytest.raises(ValueError, match="no readings"):
+        test_time.vote([])
+
+
+def test_test_time_augmentation_picks_one_of_the_spacings_readings(primus_fixture):
+    from zoo.preprocessing import image as staff_image
+
+    model = zoo.load("omr-resnet-bisru")
+    staff = model.preprocess(primus_fixture / FIXTURE_PNG)
+    readings = [model.recognize_staves([staff_image.rescale_width(staff, scale).numpy()])[0]["tokens"]
+                for scale in test_time.WIDTH_SCALES]
+    voted = model.recognize_staves([staff, staff[:, : staff.shape[1] // 2]], tta=True)
+    assert len(voted) == 2 and voted[0]["tokens"] in readings
+    assert voted[0]["agreement"] == pytest.approx(readings.count(voted[0]["tokens"]) / len(readings), abs=1e-4)
+    assert model.predict(primus_fixture / FIXTURE_PNG, tta=True) == voted[0]
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +440,15 @@ def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
     assert result.exit_code == 0, result.output
     stretched = json.loads(result.output)
     assert stretched["width_scale"] == 1.25 and stretched["reference_tokens"] == summary["reference_tokens"]
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split, "--tta"])
+    assert result.exit_code == 0, result.output
+    voted = json.loads(result.output)
+    assert voted["tta"] is True and voted["reference_tokens"] == summary["reference_tokens"]
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
+                                       "--margin", "0.25"])
+    assert result.exit_code == 0, result.output
+    loose = json.loads(result.output)  # trimmed back to the ink, so read about as the tight crops
+    assert loose["margin"] == 0.25 and loose["ser"] < summary["ser"] + 0.02
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--width-scale", "0"])
     assert result.exit_code != 0 and "--width-scale" in result.output
 

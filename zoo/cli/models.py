@@ -19,6 +19,8 @@ TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("
 @click.argument("audio_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="genre-cnn", show_default=True)
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
+@click.option("--tta", is_flag=True, help="Read each staff at five horizontal spacings and keep the reading most "
+              "agree on (about 5x slower, fewer errors; adds each staff's 'agreement').")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_json: bool) -> None:
     """Name the genre of each AUDIO_FILE (WAV, FLAC, OGG, MP3); the model is loaded once."""
@@ -143,8 +145,13 @@ def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: 
               help="Omr models: the same figures per opening clef, key or time signature of the reference too.")
 @click.option("--width-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Omr models: stretch every staff horizontally by this factor first (other engravings' spacing).")
+@click.option("--margin", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Omr models: add this share of each staff's height of white paper above and below first "
+              "(a loosely cropped staff).")
+@click.option("--tta", is_flag=True, help="Omr models: read each staff at five horizontal spacings and keep the "
+              "reading most agree on (about 5x slower).")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
-                 by: str | None, width_scale: float) -> None:
+                 by: str | None, width_scale: float, margin: float, tta: bool) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -161,19 +168,25 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
         raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
     if by and dataset == "genre":
         raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
-    if width_scale != 1.0 and dataset == "genre":
-        raise click.BadParameter("only score recognition models read staves", param_hint="--width-scale")
+    for flag, used in (("--width-scale", width_scale != 1.0), ("--margin", margin > 0), ("--tta", tta)):
+        if used and dataset == "genre":
+            raise click.BadParameter("only score recognition models read staves", param_hint=flag)
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
         else:
-            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by, width_scale=width_scale)
+            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by, width_scale=width_scale, tta=tta,
+                                       margin=margin)
     except KeyError as exc:  # a genre label the model does not know
         raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
-    stretch = {"width_scale": width_scale} if width_scale != 1.0 else {}
-    click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **stretch,
+    reading = {"width_scale": width_scale} if width_scale != 1.0 else {}  # how the staves were read, when not as is
+    if margin:
+        reading["margin"] = margin
+    if tta:
+        reading["tta"] = True
+    click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **reading,
                            **summary}, indent=2))
 
 
@@ -183,11 +196,13 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
 @click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
               help="CTC prefix beam width (0: greedy).")
+@click.option("--tta", is_flag=True, help="Read each staff at five horizontal spacings and keep the reading most "
+              "agree on (about 5x slower, fewer errors; adds each staff's 'agreement').")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 @click.option("--musicxml", type=click.Path(path_type=Path), default=None,
               help="Write MusicXML: a file for one input, else a folder (one file per input).")
 @click.option("--midi", type=click.Path(path_type=Path), default=None, help="Write MIDI, like --musicxml.")
-def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, as_json: bool,
+def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, as_json: bool,
                   musicxml: Path | None, midi: Path | None) -> None:
     """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
     from zoo.models.omr import ImageInputError
@@ -196,7 +211,7 @@ def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam:
     failed = 0
     for path in images:
         try:
-            staves = model.recognize_page(path, beam)
+            staves = model.recognize_page(path, beam, tta)
         except ImageInputError as exc:
             if "no staff lines" not in str(exc):
                 failed += 1
@@ -205,7 +220,7 @@ def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam:
             staves = []
         try:
             if len(staves) <= 1:  # one staff, or staff lines too faint to split on (a photo): the whole image
-                staves = [model.predict(path, beam)]
+                staves = [model.predict(path, beam, tta)]
         except ImageInputError as exc:
             failed += 1
             click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")

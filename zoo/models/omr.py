@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from zoo.datasets import semantic
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
-from zoo.models import ctc
+from zoo.models import ctc, test_time
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.errors import plain_message
@@ -109,17 +109,24 @@ class ScoreRecognizer(ZooModel):
         return {"tokens": [self.vocabulary[i] for i in result.ids], "confidence": round(result.confidence, 6),
                 "token_confidences": [round(c, 4) for c in result.confidences]}
 
-    def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0) -> list[dict[str, Any]]:
+    def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
+        """One result per normalized staff. With ``tta``, each staff is read at the spacings of
+        ``test_time.WIDTH_SCALES`` and the readings vote (five network passes; results gain ``agreement``)."""
+        if tta:
+            readings = [self.recognize_staves(staves if scale == 1.0 else
+                                              [staff_image.rescale_width(s, scale).numpy() for s in staves], beam)
+                        for scale in test_time.WIDTH_SCALES]
+            return [test_time.vote(per_staff) for per_staff in zip(*readings)]
         probs, lengths = self.probabilities(staves)
         return [self.decode(p, int(n), beam) for p, n in zip(probs, lengths)]
 
-    def predict(self, inputs: Any, beam: int = 0) -> dict[str, Any] | list[dict[str, Any]]:
+    def predict(self, inputs: Any, beam: int = 0, tta: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
         """``{"tokens": [...], "confidence": c, "token_confidences": [...]}`` per staff image."""
         if isinstance(inputs, (list, tuple)):
-            return [self.predict(x, beam) for x in inputs]
-        return self.recognize_staves([self.preprocess(inputs)], beam)[0]
+            return [self.predict(x, beam, tta) for x in inputs]
+        return self.recognize_staves([self.preprocess(inputs)], beam, tta)[0]
 
-    def recognize_page(self, raw: bytes | str | Path, beam: int = 0) -> list[dict[str, Any]]:
+    def recognize_page(self, raw: bytes | str | Path, beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
         """A page of single-staff systems → one result per staff, top to bottom."""
         from zoo.preprocessing import pages
 
@@ -129,7 +136,7 @@ class ScoreRecognizer(ZooModel):
         except ValueError as exc:
             raise ImageInputError(str(exc)) from None
         staves = [self.preprocess(c) for c in crops]
-        return self.recognize_staves(staves, beam) if staves else []
+        return self.recognize_staves(staves, beam, tta) if staves else []
 
     @staticmethod
     def to_stream(tokens: Sequence[str]):

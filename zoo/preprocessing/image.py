@@ -12,6 +12,9 @@ MIN_SIDE = 16  # px; a smaller input cannot hold a staff
 MAX_INPUT_PIXELS = 40_000_000  # decoded input size cap (e.g. 8000 x 5000)
 MAX_WIDTH = 4096  # normalized width cap (≈ a 40-measure staff); wider inputs are rejected, not squeezed
 MIN_CONTRAST = 0.05  # a blank image (no ink) has less spread than this between paper and darkest pixel
+TRIM_MARGIN = 0.03  # paper kept above and below the ink, as a share of its height: the engraved staves' own
+LOOSE_MARGIN = 0.25  # a margin wider than this share of the ink's height is cut down to TRIM_MARGIN
+INK_DEPTH = 0.25  # ink: darker than the paper by this share of the way from the paper to the darkest pixel
 
 
 def _check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
@@ -34,11 +37,43 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
                                     (shape[1], shape[0])))
 
 
+def _median(image: tf.Tensor) -> tf.Tensor:
+    values = tf.sort(tf.reshape(image, [-1]))
+    return values[tf.size(values) // 2]
+
+
+def trim_margins(image: tf.Tensor) -> tf.Tensor:
+    """Cut a paper-white [H, W, 1] image's loose top and bottom margins down to TRIM_MARGIN of paper.
+
+    Height normalization puts the staff lines on the rows the recognizer learnt only if the crop is about as
+    tight as its training staves': with white paper of 25 % of the staff's height above and below, the shipped
+    weights misread 37 % of the tokens (BENCHMARKS.md, session 15). Margins up to LOOSE_MARGIN are left as they
+    are, because the distorted training staves have them (cutting those down read the distorted validation
+    staves worse). The paper level is the median pixel, so a blurred, lighter staff line still counts as ink;
+    a row needs two ink pixels, so a speck of sensor noise does not hold a margin open.
+    """
+    paper = _median(image)
+    ink = tf.cast(image[..., 0] < paper - INK_DEPTH * (paper - tf.reduce_min(image)), tf.int32)
+    rows = tf.where(tf.reduce_sum(ink, 1) >= 2)[:, 0]
+
+    def crop() -> tf.Tensor:
+        height = tf.shape(image, out_type=tf.int64)[0]
+        first, last = rows[0], rows[-1]
+        ink_height = tf.cast(last - first + 1, tf.float32)
+        keep = tf.cast(tf.round(TRIM_MARGIN * ink_height), tf.int64)
+        loose = tf.cast(tf.round(LOOSE_MARGIN * ink_height), tf.int64)
+        top = tf.where(first > loose, first - keep, 0)
+        bottom = tf.where(height - 1 - last > loose, last + keep + 1, height)
+        return image[top:bottom]
+
+    return tf.cond(tf.size(rows) > 0, crop, lambda: image)
+
+
 def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
-    """[H, W, 1] paper-white image → [height, W', 1] ink-white, W' = W·height/H (aspect kept)."""
+    """[H, W, 1] paper-white image → loose margins trimmed → [height, W', 1] ink-white, W' = W·height/H."""
     image = tf.convert_to_tensor(image, tf.float32)
     contrast = tf.reduce_max(image) - tf.reduce_min(image)
-    image = _check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)")
+    image = trim_margins(_check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)"))
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     width = tf.maximum(1, tf.cast(tf.round(shape[1] * height / shape[0]), tf.int32))
     width = _check(width, width <= MAX_WIDTH,
@@ -51,6 +86,13 @@ def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
 def png_to_staff(image_bytes: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
     """Bytes → normalized staff tensor [height, W', 1]: the one function training and serving call."""
     return normalize(decode_image(image_bytes), height)
+
+
+def add_margins(image: tf.Tensor, fraction: float | tf.Tensor) -> tf.Tensor:
+    """A paper-white [H, W, 1] image with ``fraction``·H rows of white paper added above and below: a staff
+    cropped loosely from a page, to measure what :func:`trim_margins` is for."""
+    rows = tf.cast(tf.round(tf.cast(tf.shape(image)[0], tf.float32) * tf.cast(fraction, tf.float32)), tf.int32)
+    return tf.pad(image, [[rows, rows], [0, 0], [0, 0]], constant_values=1.0)
 
 
 def rescale_width(staff: tf.Tensor, factor: float | tf.Tensor) -> tf.Tensor:

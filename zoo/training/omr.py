@@ -157,7 +157,8 @@ def opening_group(tokens: list[str], by: str) -> str:
 
 
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
-             batch_size: int = 16, by: str | None = None, width_scale: float = 1.0) -> dict[str, Any]:
+             batch_size: int = 16, by: str | None = None, width_scale: float = 1.0,
+             tta: bool = False, margin: float = 0.0) -> dict[str, Any]:
     """SER, sequence error rate and errors by token type on a split (greedy or beam decoding).
 
     With ``limit``, a fixed random subset (the same every call): files are written in
@@ -165,6 +166,8 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     (clef, key or time), the summary adds the same figures per opening clef, key or time
     signature of the reference, to show which staves a model has not learnt to read. ``width_scale``
     stretches every staff horizontally first: how a model copes with another engraving's spacing.
+    ``tta`` reads each staff at several spacings and lets the readings vote (``ScoreRecognizer.recognize_staves``).
+    ``margin`` adds that share of each staff's height of white paper above and below first (a loose crop).
     """
     if by is not None and by not in GROUP_PREFIXES:
         raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUP_PREFIXES)}")
@@ -176,14 +179,15 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
         ds = tfrecords.fixed_subset(ds, limit)
 
     def staff_of(example: dict[str, tf.Tensor]) -> tf.Tensor:
-        staff = staff_image.png_to_staff(example["image"], height)
+        paper = staff_image.decode_image(example["image"])
+        staff = staff_image.normalize(staff_image.add_margins(paper, margin) if margin else paper, height)
         return staff_image.rescale_width(staff, width_scale) if width_scale != 1.0 else staff
 
     ds = ds.map(lambda e: (staff_of(e), e["tokens"]))
     staves, refs = [], []
 
     def flush():
-        for result, ref in zip(model.recognize_staves(staves, beam), refs):
+        for result, ref in zip(model.recognize_staves(staves, beam, tta), refs):
             rates.add(ref, result["tokens"])
             if by:
                 groups.setdefault(opening_group(ref, by), ErrorRates()).add(ref, result["tokens"])

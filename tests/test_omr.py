@@ -462,6 +462,17 @@ def test_cli_refuses_a_negative_beam_width(primus_fixture):
     assert result.exit_code == 2 and "--beam" in result.output and "-2" in result.output
 
 
+def test_cli_recognize_with_test_time_augmentation_says_how_many_readings_agree(primus_fixture):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, ["recognize", str(primus_fixture / FIXTURE_PNG), "--tta", "--json"])
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output.splitlines()[-1])
+    assert entry["tokens"] and 0 < entry["agreement"] <= 1
+
+
 def test_bench_omr_carries_over_runs_whose_folders_are_gone():
     from benchmarks import omr as bench
 

@@ -19,8 +19,6 @@ TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("
 @click.argument("audio_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="genre-cnn", show_default=True)
 @click.option("--weights", default="pretrained", show_default=True, help="'pretrained', a weights file or a folder.")
-@click.option("--tta", is_flag=True, help="Read each staff at five horizontal spacings and keep the reading most "
-              "agree on (about 5x slower, fewer errors; adds each staff's 'agreement').")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_json: bool) -> None:
     """Name the genre of each AUDIO_FILE (WAV, FLAC, OGG, MP3); the model is loaded once."""

@@ -523,3 +523,26 @@ def test_benchmark_stamp_flags_uncommitted_changes(tmp_path: Path, monkeypatch: 
     assert report.commit() == head
     (tmp_path / "weights.h5").write_text("b")  # measuring weights that are not committed yet does
     assert report.commit() == f"{head} with uncommitted changes"
+
+
+def test_training_staves_can_get_loose_margins(staff_build):
+    from zoo.preprocessing.image import add_margins
+    from zoo.training import omr as train_omr
+
+    paper = tf.zeros([100, 40, 1])
+    assert add_margins(paper, 0.1).shape == (120, 40, 1) and add_margins(paper, 0.3, 0.0).shape == (130, 40, 1)
+    assert float(tf.reduce_min(add_margins(paper, 0.0, 0.2)[100:])) == 1.0  # the added rows are white paper
+    data, _ = staff_build
+    vocabulary = train_omr.training_vocabulary(data)
+
+    def widths(**loose) -> list[int]:
+        ds = train_omr.make_dataset(data, "train", vocabulary, 64, 64, **loose)
+        return sorted(w for inputs, _ in ds for w in inputs["width"].numpy().tolist())
+
+    plain = widths()
+    # margins under trim_margins' limit are kept, so the staff shrinks in height and its normalized width with it
+    narrower = widths(margin=[0.2, 0.2], margin_probability=1.0)
+    assert all(n < p for n, p in zip(narrower, plain))
+    assert widths(margin=[0.2, 0.2], margin_probability=0.0) == plain
+    with pytest.raises(ValueError, match="margin"):
+        train_omr.make_dataset(data, "train", vocabulary, 4, 64, margin=[0.3, 0.1])

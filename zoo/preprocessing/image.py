@@ -88,11 +88,17 @@ def png_to_staff(image_bytes: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
     return normalize(decode_image(image_bytes), height)
 
 
-def add_margins(image: tf.Tensor, fraction: float | tf.Tensor) -> tf.Tensor:
-    """A paper-white [H, W, 1] image with ``fraction``·H rows of white paper added above and below: a staff
-    cropped loosely from a page, to measure what :func:`trim_margins` is for."""
-    rows = tf.cast(tf.round(tf.cast(tf.shape(image)[0], tf.float32) * tf.cast(fraction, tf.float32)), tf.int32)
-    return tf.pad(image, [[rows, rows], [0, 0], [0, 0]], constant_values=1.0)
+def add_margins(image: tf.Tensor, top: float | tf.Tensor, bottom: float | tf.Tensor | None = None) -> tf.Tensor:
+    """A paper-white [H, W, 1] image with ``top``·H rows of white paper added above and ``bottom``·H (default:
+    ``top``) below: a staff cropped loosely from a page, to measure what :func:`trim_margins` is for and to train
+    the recognizer on such crops."""
+    height = tf.cast(tf.shape(image)[0], tf.float32)
+
+    def rows(fraction: float | tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.round(height * tf.cast(fraction, tf.float32)), tf.int32)
+
+    return tf.pad(image, [[rows(top), rows(top if bottom is None else bottom)], [0, 0], [0, 0]],
+                  constant_values=1.0)
 
 
 def rescale_width(staff: tf.Tensor, factor: float | tf.Tensor) -> tf.Tensor:

@@ -3,7 +3,7 @@
 Training stops at a wall-time budget (so models can be compared at equal budget),
 at ``max_epochs``, or early when validation SER stops improving; the best
 weights by validation SER are kept. Camera-like distortions (and, optionally,
-horizontal stretching) augment a share of the training images. TensorBoard
+horizontal stretching and loose margins) augment a share of the training images. TensorBoard
 logs, history JSON and training curves are written.
 """
 from __future__ import annotations
@@ -58,23 +58,45 @@ def check_width_scale(width_scale: Sequence[float] | None) -> tuple[float, float
     return low, high
 
 
+def check_margin(margin: Sequence[float] | None) -> tuple[float, float] | None:
+    """``margin`` [low, high] as floats, or None; rejects a range that is not 0 <= low <= high."""
+    if margin is None:
+        return None
+    low, high = (float(f) for f in margin)
+    if not 0 <= low <= high:
+        raise ValueError(f"margin must be [low, high] with 0 <= low <= high, got {list(margin)}")
+    return low, high
+
+
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
                  augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0,
-                 width_scale: Sequence[float] | None = None, width_scale_probability: float = 0.5) -> tf.data.Dataset:
+                 width_scale: Sequence[float] | None = None, width_scale_probability: float = 0.5,
+                 margin: Sequence[float] | None = None, margin_probability: float = 0.5) -> tf.data.Dataset:
     """(inputs {image, width}, labels, label lengths) batches, bucketed by width.
 
     ``augment_probability``: the share of staves given camera distortions. ``width_scale`` [low, high]:
     ``width_scale_probability`` of the staves are stretched horizontally by a factor drawn log-uniformly
     from that range (other engravings' spacing); staves left too narrow for their labels are dropped.
+    ``margin`` [low, high]: ``margin_probability`` of the staves get white paper above and below (each side its
+    own share of the height, drawn uniformly from that range) before any distortion, like a staff cropped
+    loosely from a page and then photographed.
     """
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
     scale = check_width_scale(width_scale)
+    loose = check_margin(margin)
 
     def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
         paper = staff_image.decode_image(ex["image"])
         seed2 = tf.stack([tf.cast(seed, tf.int64), index])
+        if loose is not None:
+            coin, top, bottom = tf.unstack(tf.random.stateless_uniform([3], seed2 + 13))
+            low, high = loose
+            paper = tf.cond(coin < margin_probability,
+                            lambda: staff_image.add_margins(paper, low + top * (high - low),
+                                                            low + bottom * (high - low)),
+                            lambda: paper)
         if augment_probability > 0:
             coin = tf.random.stateless_uniform([], seed2 + 7)
             paper = tf.cond(coin < augment_probability, lambda: distort(paper, seed2, config), lambda: paper)
@@ -253,7 +275,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
           width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
-          verbose: int = 1, **overrides: Any) -> dict[str, Any]:
+          margin: list[float] | None = None, margin_probability: float = 0.5, verbose: int = 1, **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
     ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
@@ -261,11 +283,15 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     each); validation stays on ``data_dir``. ``ema_decay`` > 0 validates and saves an
     exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`,
     driven by hand here because this loop is not ``fit``). ``width_scale`` [low, high] stretches
-    ``width_scale_probability`` of the training staves horizontally (:func:`make_dataset`).
+    ``width_scale_probability`` of the training staves horizontally, and ``margin`` [low, high] gives
+    ``margin_probability`` of them loose white margins (:func:`make_dataset`).
     """
     tf.keras.utils.set_random_seed(seed)
     scale = check_width_scale(width_scale)
-    stretch = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
+    loose = check_margin(margin)
+    geometry = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
+    if loose:
+        geometry.update(margin=list(loose), margin_probability=margin_probability)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     if warm_start:
@@ -279,11 +305,11 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
-                            shuffle=4096, seed=seed, **stretch).repeat()
+                            shuffle=4096, seed=seed, **geometry).repeat()
     extras, shares = extra_sources(extra_data, extra_share)
     if extras:
         datasets = [train_ds] + [make_dataset(Path(folder), "train", vocabulary, batch_size, height,
-                                              augment_probability, shuffle=4096, seed=seed + i, **stretch).repeat()
+                                              augment_probability, shuffle=4096, seed=seed + i, **geometry).repeat()
                                  for i, folder in enumerate(extras, start=1)]
         train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
 
@@ -337,7 +363,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     stages = earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
-        **({"ema_decay": ema_decay} if ema_decay else {}), **stretch}]
+        **({"ema_decay": ema_decay} if ema_decay else {}), **geometry}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -359,7 +385,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
-                  "augment_probability": augment_probability, "ema_decay": ema_decay, **stretch, "seed": seed,
+                  "augment_probability": augment_probability, "ema_decay": ema_decay, **geometry, "seed": seed,
                   "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )

@@ -275,7 +275,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
           width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
-          margin: list[float] | None = None, margin_probability: float = 0.5, verbose: int = 1, **overrides: Any) -> dict[str, Any]:
+          margin: list[float] | None = None, margin_probability: float = 0.5, verbose: int = 1,
+          **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
     ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``

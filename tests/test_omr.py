@@ -546,3 +546,21 @@ def test_training_staves_can_get_loose_margins(staff_build):
     assert widths(margin=[0.2, 0.2], margin_probability=0.0) == plain
     with pytest.raises(ValueError, match="margin"):
         train_omr.make_dataset(data, "train", vocabulary, 4, 64, margin=[0.3, 0.1])
+
+
+def test_beam_confidences_follow_the_best_alignment():
+    # two equal tokens then another: each token's confidence comes from its own frames (greedy alignment gave the
+    # first C5 the second one's frame and the second C5 a confidence of about 0)
+    probs = np.full((5, 4), 0.01)
+    for t, k in enumerate([0, 3, 0, 3, 1]):
+        probs[t, k] = 0.97
+    probs[2, 0] = 0.99
+    decoded = ctc.beam(probs, 5, 4)
+    assert decoded.ids == [0, 0, 1]
+    assert min(decoded.confidences) > 0.9
+    rng = np.random.default_rng(1)
+    for _ in range(50):  # the greedy labelling's best path is the greedy path itself
+        probs = rng.dirichlet(np.full(4, 0.5), size=6)
+        greedy = ctc.greedy(probs, 6)
+        if greedy.ids:
+            assert ctc._align_confidences(probs, greedy.ids) == pytest.approx(greedy.confidences)

@@ -74,13 +74,36 @@ def _accumulate(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ..
 
 
 def _align_confidences(probs: np.ndarray, ids: list[int]) -> list[float]:
-    """Greedy monotone alignment of the decoded ids to frames: each id takes its best frame after the previous."""
-    confs, start = [], 0
-    for k in ids:
-        if start >= len(probs):
-            confs.append(float(probs[-1, k]))
-            continue
-        t = start + int(probs[start:, k].argmax())
-        confs.append(float(probs[t, k]))
-        start = t + 1
-    return confs
+    """Each decoded token's highest frame probability along the labelling's best CTC path (Viterbi alignment).
+
+    Taking each token's best frame after the previous token's would let the first of two equal tokens (two
+    C5 eighths) take the second one's frame and leave the second with none: a confidence of 0 for a token the
+    network clearly saw.
+    """
+    if not ids:
+        return []
+    blank = probs.shape[-1] - 1
+    states = np.full(2 * len(ids) + 1, blank)
+    states[1::2] = ids
+    logp = np.log(np.maximum(probs[:, states], 1e-30))  # [T, S]
+    # a token state may also be entered from two states back, skipping the blank, unless it repeats that token
+    skip = np.zeros(len(states), bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    score = np.full(len(states), -np.inf)
+    score[:2] = logp[0, :2]
+    back = np.zeros((len(probs), len(states)), np.int64)
+    for t in range(1, len(probs)):
+        stay, step, jump = score, np.r_[-np.inf, score[:-1]], np.r_[-np.inf, -np.inf, score[:-2]]
+        jump = np.where(skip, jump, -np.inf)
+        choice = np.argmax(np.stack([stay, step, jump]), axis=0)
+        back[t] = np.arange(len(states)) - choice
+        score = np.maximum(np.maximum(stay, step), jump) + logp[t]
+    state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    if not np.isfinite(score[state]):
+        raise ValueError(f"{len(ids)} tokens cannot be aligned to {len(probs)} frames")
+    confs = np.zeros(len(ids))
+    for t in range(len(probs) - 1, -1, -1):
+        if state % 2:
+            confs[state // 2] = max(confs[state // 2], probs[t, states[state]])
+        state = back[t, state]
+    return [float(c) for c in confs]

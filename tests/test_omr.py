@@ -268,6 +268,14 @@ def test_short_training_run_and_reload(short_run):
     assert summary["images_seen"] > 0
 
 
+def _training_widths(data: Path, **augment) -> list[int]:
+    """The normalized widths of a build's training staves, as make_dataset gives them with these options."""
+    from zoo.training import omr as train_omr
+
+    ds = train_omr.make_dataset(data, "train", train_omr.training_vocabulary(data), 64, 64, **augment)
+    return sorted(w for inputs, _ in ds for w in inputs["width"].numpy().tolist())
+
+
 def test_training_staves_can_be_stretched_horizontally(staff_build):
     from zoo.preprocessing.image import MAX_WIDTH, rescale_width
     from zoo.training import omr as train_omr
@@ -276,17 +284,28 @@ def test_training_staves_can_be_stretched_horizontally(staff_build):
     assert rescale_width(staff, 1.5).shape == (64, 150, 1) and rescale_width(staff, 0.5).shape == (64, 50, 1)
     assert rescale_width(staff, 100.0).shape[1] == MAX_WIDTH
     data, _ = staff_build
-    vocabulary = train_omr.training_vocabulary(data)
-
-    def widths(**stretch) -> list[int]:
-        ds = train_omr.make_dataset(data, "train", vocabulary, 64, 64, **stretch)
-        return sorted(w for inputs, _ in ds for w in inputs["width"].numpy().tolist())
-
-    plain = widths()
-    assert widths(width_scale=[2, 2], width_scale_probability=1.0) == sorted(2 * w for w in plain)
-    assert widths(width_scale=[2, 2], width_scale_probability=0.0) == plain
+    plain = _training_widths(data)
+    assert _training_widths(data, width_scale=[2, 2], width_scale_probability=1.0) == sorted(2 * w for w in plain)
+    assert _training_widths(data, width_scale=[2, 2], width_scale_probability=0.0) == plain
     with pytest.raises(ValueError, match="width_scale"):
-        train_omr.make_dataset(data, "train", vocabulary, 4, 64, width_scale=[1.5, 0.7])
+        train_omr.make_dataset(data, "train", [], 4, 64, width_scale=[1.5, 0.7])
+
+
+def test_training_staves_can_get_loose_margins(staff_build):
+    from zoo.preprocessing.image import add_margins
+    from zoo.training import omr as train_omr
+
+    paper = tf.zeros([100, 40, 1])
+    assert add_margins(paper, 0.1).shape == (120, 40, 1) and add_margins(paper, 0.3, 0.0).shape == (130, 40, 1)
+    assert float(tf.reduce_min(add_margins(paper, 0.0, 0.2)[100:])) == 1.0  # the added rows are white paper
+    data, _ = staff_build
+    plain = _training_widths(data)
+    # margins under trim_margins' limit are kept, so the staff shrinks in height and its normalized width with it
+    narrower = _training_widths(data, margin=[0.2, 0.2], margin_probability=1.0)
+    assert all(n < p for n, p in zip(narrower, plain))
+    assert _training_widths(data, margin=[0.2, 0.2], margin_probability=0.0) == plain
+    with pytest.raises(ValueError, match="margin"):
+        train_omr.make_dataset(data, "train", [], 4, 64, margin=[0.3, 0.1])
 
 
 def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp_path):
@@ -523,29 +542,6 @@ def test_benchmark_stamp_flags_uncommitted_changes(tmp_path: Path, monkeypatch: 
     assert report.commit() == head
     (tmp_path / "weights.h5").write_text("b")  # measuring weights that are not committed yet does
     assert report.commit() == f"{head} with uncommitted changes"
-
-
-def test_training_staves_can_get_loose_margins(staff_build):
-    from zoo.preprocessing.image import add_margins
-    from zoo.training import omr as train_omr
-
-    paper = tf.zeros([100, 40, 1])
-    assert add_margins(paper, 0.1).shape == (120, 40, 1) and add_margins(paper, 0.3, 0.0).shape == (130, 40, 1)
-    assert float(tf.reduce_min(add_margins(paper, 0.0, 0.2)[100:])) == 1.0  # the added rows are white paper
-    data, _ = staff_build
-    vocabulary = train_omr.training_vocabulary(data)
-
-    def widths(**loose) -> list[int]:
-        ds = train_omr.make_dataset(data, "train", vocabulary, 64, 64, **loose)
-        return sorted(w for inputs, _ in ds for w in inputs["width"].numpy().tolist())
-
-    plain = widths()
-    # margins under trim_margins' limit are kept, so the staff shrinks in height and its normalized width with it
-    narrower = widths(margin=[0.2, 0.2], margin_probability=1.0)
-    assert all(n < p for n, p in zip(narrower, plain))
-    assert widths(margin=[0.2, 0.2], margin_probability=0.0) == plain
-    with pytest.raises(ValueError, match="margin"):
-        train_omr.make_dataset(data, "train", vocabulary, 4, 64, margin=[0.3, 0.1])
 
 
 def test_beam_confidences_follow_the_best_alignment():

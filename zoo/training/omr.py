@@ -81,11 +81,11 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     own share of the height, drawn uniformly from that range) before any distortion, like a staff cropped
     loosely from a page and then photographed.
     """
+    scale = check_width_scale(width_scale)
+    loose = check_margin(margin)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
-    scale = check_width_scale(width_scale)
-    loose = check_margin(margin)
 
     def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
         paper = staff_image.decode_image(ex["image"])

@@ -48,23 +48,14 @@ def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[s
     return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
 
 
-def check_width_scale(width_scale: Sequence[float] | None) -> tuple[float, float] | None:
-    """``[low, high]`` factors of :func:`zoo.preprocessing.image.rescale_width`, or None (no stretching)."""
-    if width_scale is None:
+def check_range(name: str, values: Sequence[float] | None, zero_ok: bool) -> tuple[float, float] | None:
+    """An augmentation's ``[low, high]`` as floats, or None (off): width factors must be > 0, margins >= 0."""
+    if values is None:
         return None
-    low, high = (float(f) for f in width_scale)
-    if not 0 < low <= high:
-        raise ValueError(f"width_scale must be [low, high] with 0 < low <= high, got {list(width_scale)}")
-    return low, high
-
-
-def check_margin(margin: Sequence[float] | None) -> tuple[float, float] | None:
-    """``margin`` [low, high] as floats, or None; rejects a range that is not 0 <= low <= high."""
-    if margin is None:
-        return None
-    low, high = (float(f) for f in margin)
-    if not 0 <= low <= high:
-        raise ValueError(f"margin must be [low, high] with 0 <= low <= high, got {list(margin)}")
+    low, high = (float(f) for f in values)
+    if not (0 <= low if zero_ok else 0 < low) or low > high:
+        raise ValueError(f"{name} must be [low, high] with {'0 <=' if zero_ok else '0 <'} low <= high, "
+                         f"got {list(values)}")
     return low, high
 
 
@@ -81,8 +72,8 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     own share of the height, drawn uniformly from that range) before any distortion, like a staff cropped
     loosely from a page and then photographed.
     """
-    scale = check_width_scale(width_scale)
-    loose = check_margin(margin)
+    scale = check_range("width_scale", width_scale, zero_ok=False)
+    loose = check_range("margin", margin, zero_ok=True)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
@@ -288,8 +279,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     ``margin_probability`` of them loose white margins (:func:`make_dataset`).
     """
     tf.keras.utils.set_random_seed(seed)
-    scale = check_width_scale(width_scale)
-    loose = check_margin(margin)
+    scale = check_range("width_scale", width_scale, zero_ok=False)
+    loose = check_range("margin", margin, zero_ok=True)
     geometry = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
     if loose:
         geometry.update(margin=list(loose), margin_probability=margin_probability)

@@ -166,9 +166,12 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
         raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
     if by and dataset == "genre":
         raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
-    for flag, used in (("--width-scale", width_scale != 1.0), ("--margin", margin > 0), ("--tta", tta)):
-        if used and dataset == "genre":
-            raise click.BadParameter("only score recognition models read staves", param_hint=flag)
+    # how the staves are read, when not as engraved: reported beside the figures, and for omr models only
+    reading = {name: value for name, value, used in (("width_scale", width_scale, width_scale != 1.0),
+                                                     ("margin", margin, margin > 0), ("tta", tta, tta)) if used}
+    if reading and dataset == "genre":
+        raise click.BadParameter("only score recognition models read staves",
+                                 param_hint="--" + next(iter(reading)).replace("_", "-"))
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
     try:
@@ -179,11 +182,6 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
                                        margin=margin)
     except KeyError as exc:  # a genre label the model does not know
         raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
-    reading = {"width_scale": width_scale} if width_scale != 1.0 else {}  # how the staves were read, when not as is
-    if margin:
-        reading["margin"] = margin
-    if tta:
-        reading["tta"] = True
     click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **reading,
                            **summary}, indent=2))
 

@@ -1,6 +1,7 @@
 """Staff dataset: a small real build from the music21 corpus, its layout, labels, splits and resumability."""
 import io
 import json
+import random
 import re
 import subprocess
 import sys
@@ -172,7 +173,6 @@ def _chorale_segment():
 
 
 def test_reclef_changes_only_the_clef_token():
-    import random
 
     from zoo.datasets import segments
 
@@ -188,7 +188,6 @@ def test_reclef_changes_only_the_clef_token():
 
 
 def test_transpose_to_key_moves_notes_and_key_signature_together():
-    import random
 
     from music21 import key
 
@@ -215,7 +214,6 @@ def test_transpose_to_key_moves_notes_and_key_signature_together():
 
 
 def test_a_staff_that_cannot_move_to_another_key_is_skipped_not_kept():
-    import random
 
     from music21 import key
 
@@ -248,6 +246,24 @@ def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
     assert 'num="23"' in mei
     # Verovio's MusicXML import repeats the clef inside the rest's layer and draws it after the rest
     assert mei.count("<clef ") == 1
+
+
+def test_multirest_drawn_at_the_width_the_recipe_draws():
+    """PrIMuS' Verovio drew multi-measure rests short; a recipe's ``multirest.width`` draws them at other lengths."""
+    from zoo.datasets import engrave, segments
+
+    seg = segments.with_multirest(_chorale_segment(), 23)
+    xml = segments.to_musicxml(seg)
+    default, short, long = (engrave.engrave(xml, multirest_width=w) for w in (None, 2, 60))
+    assert short.width < default.width < long.width
+    assert short.height == default.height
+    options = {"multirest": {"probability": 1.0, "max_count": 30, "width": [2, 40]}}
+    varied, drawing = staff._incipit_variation(_chorale_segment(), random.Random(0), options)
+    assert 2 <= drawing["multirest_width"] <= 40
+    assert semantic.stream_to_tokens(varied)[3].startswith("multirest-")
+    assert staff._incipit_variation(_chorale_segment(), random.Random(0), {})[1] == {}
+    with pytest.raises(ValueError, match="multirest_width"):
+        engrave.engrave(xml, multirest_width=0)
 
 
 ABC_TUNE = """X:1

@@ -58,24 +58,33 @@ def _toolkit(font: str) -> verovio.toolkit:
     return tk
 
 
-def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_factor: float = 1.0) -> verovio.toolkit:
-    """Load MusicXML/MEI text into the per-process toolkit for ``font``, laid out as one system."""
+def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_factor: float = 1.0,
+         multirest_width: float | None = None) -> verovio.toolkit:
+    """Load MusicXML/MEI text into the per-process toolkit for ``font``, laid out as one system.
+
+    ``multirest_width`` (MEI virtual units) draws multi-measure rests that long instead of Verovio's
+    default: the 2017 Verovio that engraved PrIMuS drew them about a third as long as 6.4 does."""
     tk = _toolkit(font)
     tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor})
     if not tk.loadData(data):
         raise EngravingError("Verovio could not load the segment")
     if "<multiple-rest" in data:
-        _drop_clef_before_multirest(tk)
+        _fix_multirests(tk, multirest_width)
     if tk.getPageCount() != 1:
         raise EngravingError(f"segment laid out on {tk.getPageCount()} pages, expected one system")
     return tk
 
 
-def _drop_clef_before_multirest(tk: verovio.toolkit) -> None:
+def _fix_multirests(tk: verovio.toolkit, width: float | None) -> None:
     """Verovio's MusicXML import (6.4) repeats the opening clef inside a multi-measure rest's
-    layer and draws it as a clef change after the rest; the staff definition already has it."""
+    layer and draws it as a clef change after the rest; the staff definition already has it.
+    MusicXML cannot say how long to draw the rest; MEI's ``multiRest@width`` can."""
     mei = tk.getMEI()
     fixed = re.sub(r"(<layer\b[^>]*>\s*)<clef\b[^>]*/>(\s*<multiRest\b)", r"\1\2", mei)
+    if width is not None:
+        if width <= 0:
+            raise ValueError(f"multirest_width must be positive, got {width}")
+        fixed = re.sub(r"<multiRest\b", f'<multiRest width="{width:g}"', fixed)
     if fixed != mei and not tk.loadData(fixed):
         raise EngravingError("Verovio could not reload the segment")
 
@@ -98,9 +107,10 @@ def encode_png(gray: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def engrave(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE) -> Engraving:
+def engrave(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE,
+            multirest_width: float | None = None) -> Engraving:
     """Engrave a one-staff score as a cropped grayscale PNG."""
-    tk = load(data, font, scale)
+    tk = load(data, font, scale, multirest_width=multirest_width)
     svg = tk.renderToSVG(1)
     gray, box = rasterize(svg)
     return Engraving(svg=svg, png=encode_png(gray), width=gray.shape[1], height=gray.shape[0], crop_box=box,

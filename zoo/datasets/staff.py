@@ -48,8 +48,8 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
                 sample_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
                 font = fonts[rng.randrange(len(fonts))]
                 try:
-                    seg = _incipit_variation(segments.standalone_segment(part, start, stop), rng, options)
-                    record = _make_sample(seg, sample_id, font, out_dir, options)
+                    seg, drawing = _incipit_variation(segments.standalone_segment(part, start, stop), rng, options)
+                    record = _make_sample(seg, sample_id, font, out_dir, options, **drawing)
                 except Exception as exc:  # EncodingError, EngravingError, music21 export errors: count why
                     result.skip(build.reason_of(exc))
                     continue
@@ -59,12 +59,13 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
     return result
 
 
-def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]):
+def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     """Optional recipe variations toward RISM incipits: ``transpose`` ({probability,
     max_accidentals}: another key signature), ``clef_variation`` (probability of
-    another clef suiting the range) and ``multirest`` ({probability, max_count}: an opening
-    multi-measure rest of log-uniform length). Recipes without them draw nothing extra,
-    so their builds stay reproducible."""
+    another clef suiting the range) and ``multirest`` ({probability, max_count[, width]}: an
+    opening multi-measure rest of log-uniform length, drawn ``width`` = [low, high] MEI units
+    long, uniform, instead of Verovio's default). Recipes without them draw nothing extra,
+    so their builds stay reproducible. Returns the segment and the engraving options drawn."""
     transpose = options.get("transpose")
     if transpose and rng.random() < transpose["probability"]:
         if not segments.transpose_to_key(seg, rng, transpose.get("max_accidentals", 6)):
@@ -76,10 +77,14 @@ def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]):
     if multirest and rng.random() < multirest["probability"]:
         count = int(round(math.exp(rng.uniform(math.log(2), math.log(multirest["max_count"])))))
         seg = segments.with_multirest(seg, count)
-    return seg
+        if "width" in multirest:
+            low, high = multirest["width"]
+            return seg, {"multirest_width": round(rng.uniform(low, high), 1)}
+    return seg, {}
 
 
-def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any],
+                 multirest_width: float | None = None) -> dict[str, Any]:
     tokens = semantic.stream_to_tokens(seg)
     if len(tokens) > options["max_tokens"]:
         raise ValueError(f"segment longer than {options['max_tokens']} tokens")
@@ -89,7 +94,7 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
     if not any(t.startswith(("note-", "rest-", "multirest-", "gracenote-")) for t in tokens):
         raise ValueError("segment has no notes or rests")
     xml = segments.to_musicxml(seg)
-    staff = engrave.engrave(xml, font, options["scale"])
+    staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width)
     folder = out_dir / "samples" / sample_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sample_id}.png").write_bytes(staff.png)

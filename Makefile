@@ -42,6 +42,7 @@ data: setup
 	$(SZ) data build staff --recipe staff-incipits --out data/cache/staff-incipits --limit 5571
 	$(SZ) data build staff --recipe staff-keys --out data/cache/staff-keys --limit 5571
 	$(SZ) data build staff --recipe staff-keys-clefs --out data/cache/staff-keys-clefs --limit 5571
+	$(SZ) data build staff --recipe staff-multirests --out data/cache/staff-multirests --limit 2500
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance

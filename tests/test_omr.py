@@ -159,6 +159,17 @@ def test_symbol_error_rate_and_breakdown():
                                  "accidental printed on the note": 0, "position": 1, "note missing or extra": 0}
 
 
+def test_multirests_are_counted_by_how_they_were_read():
+    head = ["clef-G2", "keySignature-CM", "timeSignature-4/4"]
+    rates = ErrorRates()
+    rates.add(head + ["multirest-4", "barline"], head + ["multirest-4", "barline"])
+    rates.add(head + ["multirest-23", "barline"], head + ["multirest-18", "barline"])
+    rates.add(head + ["multirest-23", "barline"], head + ["barline"])
+    rates.add(head + ["multirest-16", "barline"], head + ["note-B4_eighth", "barline"])
+    assert rates.summary()["multirests"] == {"2-15 bars": {"right": 1, "other count": 0, "missed": 0},
+                                             "16+ bars": {"right": 0, "other count": 1, "missed": 2}}
+
+
 def test_pitch_errors_say_which_part_of_the_pitch_was_misread():
     rates = ErrorRates()
     rates.add(["note-G#4_half", "note-G#4_half", "note-A4_whole"], ["note-G#4_half", "note-G4_half", "note-C5_whole"])

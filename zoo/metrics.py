@@ -13,6 +13,11 @@ CATEGORIES = ("pitch", "duration", "clef/key/time", "barline", "rest", "other")
 ACCIDENTAL_KINDS = {"key signature": "accidental from the key signature", "carried": "accidental carried in the bar",
                     "on the note": "accidental printed on the note"}
 PITCH_KINDS = (*ACCIDENTAL_KINDS.values(), "position", "note missing or extra")
+# Verovio draws a rest of up to 15 bars as church-rest symbols, whose count can be read off their shapes, and a longer
+# one as an H-bar whose count is only in the number printed above it (PrIMuS' multirest-23 fixture is one).
+MULTIREST_SYMBOLS_UP_TO = 15
+MULTIREST_GROUPS = (f"2-{MULTIREST_SYMBOLS_UP_TO} bars", f"{MULTIREST_SYMBOLS_UP_TO + 1}+ bars")
+MULTIREST_READINGS = ("right", "other count", "missed")
 
 
 def token_category(token: str) -> str:
@@ -83,9 +88,11 @@ class ErrorRates:
     wrong_sequences: int = 0
     by_category: Counter = field(default_factory=Counter)
     pitch_kinds: Counter = field(default_factory=Counter)
+    multirests: Counter = field(default_factory=Counter)
 
     def add(self, ref: Sequence[str], hyp: Sequence[str]) -> int:
         aligned = edit_ops(ref, hyp)
+        self.multirests.update(_multirest_readings(aligned))
         ref_positions = itertools.accumulate((op != "ins" for op, _, _ in aligned), initial=0)
         ops = [(op, r, h, at) for (op, r, h), at in zip(aligned, ref_positions) if op != "match"]
         self.errors += len(ops)
@@ -117,7 +124,23 @@ class ErrorRates:
         return {"ser": self.ser, "sequence_error_rate": self.sequence_error_rate, "errors": self.errors,
                 "reference_tokens": self.reference_tokens, "sequences": self.sequences,
                 "errors_by_type": {c: self.by_category.get(c, 0) for c in CATEGORIES},
-                "pitch_errors": {k: self.pitch_kinds.get(k, 0) for k in PITCH_KINDS}}
+                "pitch_errors": {k: self.pitch_kinds.get(k, 0) for k in PITCH_KINDS},
+                "multirests": {g: {r: self.multirests.get((g, r), 0) for r in MULTIREST_READINGS}
+                               for g in MULTIREST_GROUPS}}
+
+
+def _multirest_readings(aligned: Sequence[tuple[str, str | None, str | None]]) -> Iterable[tuple[str, str]]:
+    """How each reference multi-measure rest was read: right, as another count, or not as a multirest at all."""
+    for op, ref, hyp in aligned:
+        if ref is None or not ref.startswith("multirest-"):
+            continue
+        group = MULTIREST_GROUPS[int(ref.split("-", 1)[1]) > MULTIREST_SYMBOLS_UP_TO]
+        if op == "match":
+            yield group, "right"
+        elif op == "sub" and hyp.startswith("multirest-"):
+            yield group, "other count"
+        else:
+            yield group, "missed"
 
 
 def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:

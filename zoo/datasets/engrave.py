@@ -63,7 +63,7 @@ def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_fac
     """Load MusicXML/MEI text into the per-process toolkit for ``font``, laid out as one system.
 
     ``multirest_width`` (MEI virtual units) draws multi-measure rests that long instead of Verovio's
-    default: the 2017 Verovio that engraved PrIMuS drew them about a third as long as 6.4 does."""
+    default: the 2017 Verovio that engraved PrIMuS drew them about half as long as 6.4 does."""
     tk = _toolkit(font)
     tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor})
     if not tk.loadData(data):

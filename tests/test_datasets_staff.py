@@ -173,7 +173,6 @@ def _chorale_segment():
 
 
 def test_reclef_changes_only_the_clef_token():
-
     from zoo.datasets import segments
 
     before = semantic.stream_to_tokens(_chorale_segment())
@@ -188,7 +187,6 @@ def test_reclef_changes_only_the_clef_token():
 
 
 def test_transpose_to_key_moves_notes_and_key_signature_together():
-
     from music21 import key
 
     from zoo.datasets import segments
@@ -214,7 +212,6 @@ def test_transpose_to_key_moves_notes_and_key_signature_together():
 
 
 def test_a_staff_that_cannot_move_to_another_key_is_skipped_not_kept():
-
     from music21 import key
 
     from zoo.datasets import staff
@@ -248,7 +245,7 @@ def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
     assert mei.count("<clef ") == 1
 
 
-def test_multirest_drawn_at_the_width_the_recipe_draws():
+def test_multirest_drawn_at_the_width_the_recipe_draws(tmp_path):
     """PrIMuS' Verovio drew multi-measure rests short; a recipe's ``multirest.width`` draws them at other lengths."""
     from zoo.datasets import engrave, segments
 
@@ -264,6 +261,12 @@ def test_multirest_drawn_at_the_width_the_recipe_draws():
     assert staff._incipit_variation(_chorale_segment(), random.Random(0), {})[1] == {}
     with pytest.raises(ValueError, match="multirest_width"):
         engrave.engrave(xml, multirest_width=0)
+    bad = {**staff.recipes.load_recipe("staff-multirests"), "multirest": {"probability": 1.0, "max_count": 9,
+                                                                        "width": [0, 9]}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="multirest width"):
+        staff.build_dataset(tmp_path / "out", recipe=tmp_path / "bad.json")
+    assert not (tmp_path / "out").exists()
 
 
 ABC_TUNE = """X:1

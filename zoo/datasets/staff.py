@@ -83,6 +83,13 @@ def _incipit_variation(seg, rng: random.Random, options: dict[str, Any]) -> tupl
     return seg, {}
 
 
+def _check_multirest_width(options: dict[str, Any]) -> None:
+    """A bad range would otherwise surface as one skipped segment per multi-measure rest, deep in a long build."""
+    width = (options.get("multirest") or {}).get("width")
+    if width is not None and not (isinstance(width, list) and len(width) == 2 and 0 < width[0] <= width[1]):
+        raise ValueError(f"recipe multirest width must be [low, high] MEI units with 0 < low <= high, got {width}")
+
+
 def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any],
                  multirest_width: float | None = None) -> dict[str, Any]:
     tokens = semantic.stream_to_tokens(seg)
@@ -113,6 +120,7 @@ def build_dataset(
     """Build (or resume) the staff dataset under ``out_dir``; returns the build report."""
     out_dir = Path(out_dir)
     options = recipes.load_recipe(recipe)
+    _check_multirest_width(options)
     if fonts:
         unknown = set(fonts) - set(engrave.FONTS)
         if unknown:

@@ -319,6 +319,37 @@ def test_training_staves_can_get_loose_margins(staff_build):
         train_omr.make_dataset(data, "train", [], 4, 64, margin=[0.3, 0.1])
 
 
+def test_training_staves_can_get_bolder_ink(staff_build, tmp_path):
+    from zoo.preprocessing.image import embolden
+    from zoo.training import omr as train_omr
+
+    paper = tf.tensor_scatter_nd_update(tf.ones([9, 7, 1]), [[4, 3, 0]], [0.0])  # one ink pixel
+
+    def ink(image: tf.Tensor) -> list[list[int]]:
+        return tf.where(image[..., 0] < 0.5).numpy().tolist()
+
+    assert ink(embolden(paper, 0, 0)) == [[4, 3]]
+    assert ink(embolden(paper, 2, 0)) == [[4, 3], [5, 3], [6, 3]]  # a 1-px line becomes 3 px
+    assert ink(embolden(paper, 1, 1)) == [[4, 3], [4, 4], [5, 3], [5, 4]]
+    data, _ = staff_build
+    vocab = train_omr.training_vocabulary(data)
+
+    def first_staves(**augment):
+        inputs, _ = next(iter(train_omr.make_dataset(data, "train", vocab, 64, 64, **augment)))
+        return inputs["image"].numpy()
+
+    plain = first_staves()
+    bold = first_staves(ink=[2, 2], ink_probability=1.0)
+    assert bold.shape == plain.shape and bold.sum() > 1.2 * plain.sum()  # normalized staves are ink = 1
+    assert (first_staves(ink=[2, 2], ink_probability=0.0) == plain).all()
+    for bad in ([2, 1], [0.5, 1]):
+        with pytest.raises(ValueError, match="ink"):
+            train_omr.make_dataset(data, "train", [], 4, 64, ink=bad)
+    with pytest.raises(ValueError, match="whole pixels"):  # refused before the model is built
+        train_omr.train("omr-resnet-bisru", data, tmp_path / "run", ink=[0.5, 1])
+    assert not (tmp_path / "run").exists()
+
+
 def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp_path):
     from zoo.pretrained import write_manifest
     from zoo.training.interpolation import interpolate

@@ -59,10 +59,19 @@ def check_range(name: str, values: Sequence[float] | None, zero_ok: bool) -> tup
     return low, high
 
 
+def check_ink(values: Sequence[float] | None) -> tuple[int, int] | None:
+    """The ink augmentation's ``[low, high]`` in whole pixels, or None (off)."""
+    bold = check_range("ink", values, zero_ok=True)
+    if bold is not None and not all(v.is_integer() for v in bold):
+        raise ValueError(f"ink must be [low, high] in whole pixels, got {list(values)}")
+    return None if bold is None else (int(bold[0]), int(bold[1]))
+
+
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
                  augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0,
                  width_scale: Sequence[float] | None = None, width_scale_probability: float = 0.5,
-                 margin: Sequence[float] | None = None, margin_probability: float = 0.5) -> tf.data.Dataset:
+                 margin: Sequence[float] | None = None, margin_probability: float = 0.5,
+                 ink: Sequence[int] | None = None, ink_probability: float = 0.5) -> tf.data.Dataset:
     """(inputs {image, width}, labels, label lengths) batches, bucketed by width.
 
     ``augment_probability``: the share of staves given camera distortions. ``width_scale`` [low, high]:
@@ -70,10 +79,13 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     from that range (other engravings' spacing); staves left too narrow for their labels are dropped.
     ``margin`` [low, high]: ``margin_probability`` of the staves get white paper above and below (each side its
     own share of the height, drawn uniformly from that range) before any distortion, like a staff cropped
-    loosely from a page and then photographed.
+    loosely from a page and then photographed. ``ink`` [low, high] (whole pixels): ``ink_probability`` of the
+    staves get their ink thickened by that many pixels down and, drawn apart, to the right
+    (:func:`zoo.preprocessing.image.embolden`), before any distortion, like a bolder engraving.
     """
     scale = check_range("width_scale", width_scale, zero_ok=False)
     loose = check_range("margin", margin, zero_ok=True)
+    bold = check_ink(ink)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
@@ -88,6 +100,11 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
                             lambda: staff_image.add_margins(paper, low + top * (high - low),
                                                             low + bottom * (high - low)),
                             lambda: paper)
+        if bold is not None:
+            coin = tf.random.stateless_uniform([], seed2 + 17)
+            rows, cols = tf.unstack(tf.random.stateless_uniform([2], seed2 + 19, minval=bold[0], maxval=bold[1] + 1,
+                                                                dtype=tf.int32))
+            paper = tf.cond(coin < ink_probability, lambda: staff_image.embolden(paper, rows, cols), lambda: paper)
         if augment_probability > 0:
             coin = tf.random.stateless_uniform([], seed2 + 7)
             paper = tf.cond(coin < augment_probability, lambda: distort(paper, seed2, config), lambda: paper)
@@ -266,7 +283,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
           width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
-          margin: list[float] | None = None, margin_probability: float = 0.5, verbose: int = 1,
+          margin: list[float] | None = None, margin_probability: float = 0.5,
+          ink: list[int] | None = None, ink_probability: float = 0.5, verbose: int = 1,
           **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
@@ -276,7 +294,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`,
     driven by hand here because this loop is not ``fit``). ``width_scale`` [low, high] stretches
     ``width_scale_probability`` of the training staves horizontally, and ``margin`` [low, high] gives
-    ``margin_probability`` of them loose white margins (:func:`make_dataset`).
+    ``margin_probability`` of them loose white margins, and ``ink`` [low, high] thickens the ink of
+    ``ink_probability`` of them by whole pixels (:func:`make_dataset`).
     """
     tf.keras.utils.set_random_seed(seed)
     scale = check_range("width_scale", width_scale, zero_ok=False)
@@ -284,6 +303,9 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     geometry = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
     if loose:
         geometry.update(margin=list(loose), margin_probability=margin_probability)
+    bold = check_ink(ink)
+    if bold:
+        geometry.update(ink=list(bold), ink_probability=ink_probability)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     if warm_start:

@@ -300,12 +300,12 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     tf.keras.utils.set_random_seed(seed)
     scale = check_range("width_scale", width_scale, zero_ok=False)
     loose = check_range("margin", margin, zero_ok=True)
-    geometry = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
+    augmentations = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
     if loose:
-        geometry.update(margin=list(loose), margin_probability=margin_probability)
+        augmentations.update(margin=list(loose), margin_probability=margin_probability)
     bold = check_ink(ink)
     if bold:
-        geometry.update(ink=list(bold), ink_probability=ink_probability)
+        augmentations.update(ink=list(bold), ink_probability=ink_probability)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     if warm_start:
@@ -319,11 +319,12 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
     train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
-                            shuffle=4096, seed=seed, **geometry).repeat()
+                            shuffle=4096, seed=seed, **augmentations).repeat()
     extras, shares = extra_sources(extra_data, extra_share)
     if extras:
         datasets = [train_ds] + [make_dataset(Path(folder), "train", vocabulary, batch_size, height,
-                                              augment_probability, shuffle=4096, seed=seed + i, **geometry).repeat()
+                                              augment_probability, shuffle=4096, seed=seed + i,
+                                              **augmentations).repeat()
                                  for i, folder in enumerate(extras, start=1)]
         train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
 
@@ -377,7 +378,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     stages = earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
-        **({"ema_decay": ema_decay} if ema_decay else {}), **geometry}]
+        **({"ema_decay": ema_decay} if ema_decay else {}), **augmentations}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -399,7 +400,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
-                  "augment_probability": augment_probability, "ema_decay": ema_decay, **geometry, "seed": seed,
+                  "augment_probability": augment_probability, "ema_decay": ema_decay, **augmentations, "seed": seed,
                   "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )

@@ -58,7 +58,8 @@ data: setup
 # squeezed (width × 0.75–1.5, cosine from 1e-4; session 11), then 60 min more with 30 % of them stretched,
 # cosine from 5e-5, another data order (session 12), then 55 min more with 30 % of the staves given loose white
 # margins (0–30 % of their height above and below, cosine from 5e-5) and 0.85 of the way from stage 10 to that
-# (WiSE-FT; session 16).
+# (WiSE-FT; session 16), then 70 min more with 5 % staff-multirests batches besides and 40 % of the staves' ink
+# grown by 0–1 px down and 0–1 px right, cosine from 5e-5, and 0.85 of the way from stage 11 to that (session 18).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -108,6 +109,14 @@ train-shipped-omr: setup
 	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 \
 	  --set 'margin=[0,0.3]' --set margin_probability=0.3 --set seed=17 --set verbose=2
 	$(SZ) interpolate omr-resnet-bisru runs/omr-s12 runs/omr-s17 --alpha 0.85 --out runs/omr-s17-wise85
+	$(SZ) train omr-resnet-bisru --out runs/omr-s20 --minutes 70 \
+	  --warm-start runs/omr-s17-wise85 --set learning_rate=5e-5 --set lr_schedule=cosine \
+	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
+	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys","data/cache/staff-multirests"]' \
+	  --set 'extra_share=[0.1,0.15,0.05]' --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 \
+	  --set 'margin=[0,0.3]' --set margin_probability=0.3 --set 'ink=[0,1]' --set ink_probability=0.4 \
+	  --set seed=20 --set verbose=2
+	$(SZ) interpolate omr-resnet-bisru runs/omr-s17-wise85 runs/omr-s20 --alpha 0.85 --out runs/omr-s20-wise85
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

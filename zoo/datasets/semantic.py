@@ -61,6 +61,8 @@ __all__ = [
     "EncodingError",
     "encode_file",
     "is_grammatical",
+    "key_signature_fifths",
+    "key_signature_token",
     "load_vocabulary",
     "out_of_vocabulary",
     "read_semantic",
@@ -210,6 +212,19 @@ def _tied_from(tokens: Sequence[str], index: int) -> re.Match | None:
 @cache
 def _fifths(tonic: str) -> int:
     return key.Key(tonic[0] + tonic[1:].replace("b", "-")).sharps
+
+
+def key_signature_fifths(token: str) -> int | None:
+    """Sharps (> 0) or flats (< 0) a ``keySignature-`` token stands for; None for any other token."""
+    match = _KEY_RE.fullmatch(token)
+    return None if match is None else _fifths(match["tonic"])
+
+
+def key_signature_token(fifths: int) -> str:
+    """The ``keySignature-`` token of a major key with ``fifths`` sharps (> 0) or flats (< 0), |fifths| <= 7."""
+    if not -7 <= fifths <= 7:
+        raise ValueError(f"a key signature has at most 7 sharps or flats, got {fifths}")
+    return "keySignature-" + key.KeySignature(fifths).asKey("major").tonic.name.replace("-", "b") + "M"
 
 
 # ----------------------------------------------------------------------------------------------- files

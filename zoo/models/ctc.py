@@ -14,8 +14,12 @@ class Decoded:
 
     @property
     def confidence(self) -> float:
-        """Sequence confidence: geometric mean of token confidences (1.0 for an empty sequence)."""
-        return float(np.exp(np.mean(np.log(np.maximum(self.confidences, 1e-12))))) if self.confidences else 1.0
+        return sequence_confidence(self.confidences)
+
+
+def sequence_confidence(confidences: list[float]) -> float:
+    """Geometric mean of token confidences (1.0 for an empty sequence)."""
+    return float(np.exp(np.mean(np.log(np.maximum(confidences, 1e-12))))) if confidences else 1.0
 
 
 def greedy(probs: np.ndarray, length: int) -> Decoded:

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from zoo.datasets import semantic
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
-from zoo.models import ctc, test_time
+from zoo.models import ctc, key_spelling, test_time
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.errors import plain_message
@@ -106,8 +106,9 @@ class ScoreRecognizer(ZooModel):
 
     def decode(self, probs: np.ndarray, length: int, beam: int = 0) -> dict[str, Any]:
         result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
-        return {"tokens": [self.vocabulary[i] for i in result.ids], "confidence": round(result.confidence, 6),
-                "token_confidences": [round(c, 4) for c in result.confidences]}
+        tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
+        return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
+                "token_confidences": [round(c, 4) for c in confidences]}
 
     def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
         """One result per normalized staff. With ``tta``, each staff is read at the spacings of
@@ -146,7 +147,7 @@ class ScoreRecognizer(ZooModel):
     def serving_signatures(self) -> dict[str, Any]:
         """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph."""
         model, vocab = self.keras_model, tf.constant(self.vocabulary + [""])
-        height = self.config["height"]
+        height, spelled = self.config["height"], key_spelling.is_spelled(self.vocabulary)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
         def serving_default(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -166,6 +167,9 @@ class ScoreRecognizer(ZooModel):
             best = tf.reduce_max(tf.nn.softmax(logits), -1)
             mask = tf.sequence_mask(lengths, tf.shape(best)[1], tf.float32)
             confidence = tf.exp(tf.reduce_sum(tf.math.log(best + 1e-12) * mask, 1) / tf.cast(lengths, tf.float32))
+            if spelled:
+                tokens, lengths = key_spelling.join_ids(ids, self.vocabulary)
+                return {"tokens": tokens, "confidence": confidence, "lengths": lengths}
             return {"tokens": tf.gather(vocab, ids), "confidence": confidence,
                     "lengths": tf.reduce_sum(tf.cast(ids < blank, tf.int32), axis=1)}
 

@@ -116,3 +116,17 @@ def test_a_warm_start_learns_to_spell_and_its_successors_go_on(spelled_run, tmp_
     later = train_omr.train("omr-resnet-bisru", data, tmp_path / "later", minutes=5, max_epochs=1, steps_per_epoch=1,
                             batch_size=4, val_samples=4, warm_start=str(spelled), verbose=0)
     assert json.loads((Path(later["out_dir"]) / "manifest.json").read_text())["training"]["spell_keys"] is True
+
+
+def test_a_spelling_stage_interpolates_with_the_model_it_started_from(spelled_run, tmp_path):
+    from zoo.training.interpolation import interpolate
+    from zoo.training.omr import grow_sign_outputs
+
+    _, start, spelled = spelled_run
+    out = interpolate("omr-resnet-bisru", str(start), str(spelled), 0.0, tmp_path / "mix")
+    mixed, begin = zoo.load("omr-resnet-bisru", weights=out), zoo.load("omr-resnet-bisru", weights=start)
+    assert mixed.vocabulary == zoo.load("omr-resnet-bisru", weights=spelled).vocabulary
+    for w, w0 in zip(mixed.keras_model.get_weights(), grow_sign_outputs(begin).keras_model.get_weights()):
+        np.testing.assert_allclose(w, w0, atol=1e-6)
+    with pytest.raises(ValueError, match="different vocabularies"):  # not the other way round
+        interpolate("omr-resnet-bisru", str(spelled), str(start), 0.5, tmp_path / "back")

@@ -17,7 +17,7 @@ import tensorflow as tf
 import zoo
 from zoo import paths
 from zoo.layers import BidirectionalSRU
-from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
+from zoo.training.derived_runs import copy_layer_weights, refuse_existing_run, run_manifest, write_derived_run
 from zoo.training.omr import earlier_stages
 
 
@@ -53,10 +53,7 @@ def deepen(model_name: str, start: str, out_dir: Path, reset_bias: float = -4.0,
     layers = int(old.config["rnn_layers"])
     tf.keras.utils.set_random_seed(seed)
     new = zoo.create_model(model_name, vocabulary=old.vocabulary, **{**old.config, "rnn_layers": layers + 1})
-    trained = {layer.name: layer for layer in old.keras_model.layers if layer.weights}
-    for layer in new.keras_model.layers:
-        if layer.name in trained:
-            layer.set_weights(trained[layer.name].get_weights())
+    copy_layer_weights(old.keras_model, new.keras_model)
     open_as_identity(new.keras_model.get_layer(f"bisru{layers}"), reset_bias)
     record = {"start": paths.portable(start), "rnn_layers": layers + 1, "reset_bias": reset_bias, "seed": seed}
     return write_derived_run(model_name, new.keras_model, out_dir, manifest, earlier_stages(start, model_name),

@@ -16,6 +16,15 @@ from zoo import paths
 from zoo.pretrained import MANIFEST_NAME, Manifest, find_manifest, write_manifest
 
 
+def copy_layer_weights(source: tf.keras.Model, target: tf.keras.Model, skip: tuple[str, ...] = ()) -> None:
+    """Give each layer of ``target`` the weights of ``source``'s layer of the same name (except ``skip``): a grown
+    network keeps everything it shares with the one it grew from."""
+    trained = {layer.name: layer for layer in source.layers if layer.weights and layer.name not in skip}
+    for layer in target.layers:
+        if layer.name in trained:
+            layer.set_weights(trained[layer.name].get_weights())
+
+
 def run_manifest(model_name: str, weights: str) -> Manifest:
     """The manifest of a run folder or of the shipped weights: a derived run keeps its records."""
     if weights == "pretrained":

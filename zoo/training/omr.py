@@ -31,6 +31,7 @@ from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import plots
 from zoo.training.averaging import WeightAverage
+from zoo.training.derived_runs import copy_layer_weights
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
@@ -172,9 +173,7 @@ def grow_sign_outputs(model: ScoreRecognizer) -> ScoreRecognizer:
     """
     vocabulary = key_spelling.spelled_vocabulary(model.vocabulary)
     grown = zoo.create_model(model.name, vocabulary=vocabulary, **model.config)
-    for old, new in zip(model.keras_model.layers, grown.keras_model.layers):
-        if old.name != "logits":
-            new.set_weights(old.get_weights())
+    copy_layer_weights(model.keras_model, grown.keras_model, skip=("logits",))
     kernel, bias = model.keras_model.get_layer("logits").get_weights()
     columns = list(range(len(model.vocabulary))) + [model.vocabulary.index(semantic.key_signature_token(fifths))
                                                     for fifths in (-1, 1)] + [len(model.vocabulary)]  # blank last
@@ -334,18 +333,17 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         augmentations.update(ink=list(bold), ink_probability=ink_probability)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
-    if warm_start:
-        model = zoo.load(model_name, weights=warm_start, **overrides)
-        if spell_keys or key_spelling.is_spelled(model.vocabulary):
-            spell_keys, vocabulary = True, key_spelling.spelled_vocabulary(vocabulary)
-            if not key_spelling.is_spelled(model.vocabulary):
-                model = grow_sign_outputs(model)
+    model = zoo.load(model_name, weights=warm_start, **overrides) if warm_start else None
+    spell_keys = spell_keys or (model is not None and key_spelling.is_spelled(model.vocabulary))
+    if spell_keys:
+        vocabulary = key_spelling.spelled_vocabulary(vocabulary)
+    if model is None:
+        model = zoo.create_model(model_name, vocabulary=vocabulary, **overrides)
+    else:
+        if spell_keys and not key_spelling.is_spelled(model.vocabulary):
+            model = grow_sign_outputs(model)
         if model.vocabulary != vocabulary:
             raise ValueError("warm start needs the same vocabulary as the training data")
-    else:
-        if spell_keys:
-            vocabulary = key_spelling.spelled_vocabulary(vocabulary)
-        model = zoo.create_model(model_name, vocabulary=vocabulary, **overrides)
     net = model.keras_model
     height = model.config["height"]
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work

@@ -167,22 +167,16 @@ def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, An
 def grow_sign_outputs(model: ScoreRecognizer) -> ScoreRecognizer:
     """``model`` with the key-signature sign tokens added to its output layer, every other weight kept.
 
-    The n-th sign's logit starts as the logit of the key of n such signs (E♭, the second flat, as
-    ``keySignature-BbM``'s): those already fire on the key's signs, so training starts from a network that finds
-    them and has only to learn to emit one token per sign. A key missing from the vocabulary (PrIMuS has no
-    seven-flat C♭ major) lends the key of one sign fewer.
+    The flat's logit starts as the one-flat key's (``keySignature-FM``), the sharp's as the one-sharp key's
+    (``keySignature-GM``): both already fire on a single sign, so training starts from a network that finds
+    signs and has only to learn to emit one token per sign.
     """
     vocabulary = key_spelling.spelled_vocabulary(model.vocabulary)
     grown = zoo.create_model(model.name, vocabulary=vocabulary, **model.config)
     copy_layer_weights(model.keras_model, grown.keras_model, skip=("logits",))
     kernel, bias = model.keras_model.get_layer("logits").get_weights()
-
-    def column(fifths: int) -> int:
-        token = semantic.key_signature_token(fifths)
-        return model.vocabulary.index(token) if token in model.vocabulary else column(fifths - (fifths > 0) * 2 + 1)
-
-    signs = [column(key_spelling.sign_fifths(sign)) for sign in key_spelling.SIGNS]
-    columns = list(range(len(model.vocabulary))) + signs + [len(model.vocabulary)]  # the blank stays last
+    columns = list(range(len(model.vocabulary))) + [model.vocabulary.index(semantic.key_signature_token(fifths))
+                                                    for fifths in (-1, 1)] + [len(model.vocabulary)]  # blank last
     grown.keras_model.get_layer("logits").set_weights([kernel[:, columns], bias[columns]])
     return grown
 

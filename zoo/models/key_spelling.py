@@ -3,14 +3,10 @@
 PrIMuS names a key signature with one token (``keySignature-EbM``) though the staff draws it as several signs,
 so a CTC model has to count signs before it can emit one token. Counting is what the shipped recognizer got
 wrong: of the 237 keys it misread on the ``staff-keys`` and ``staff-keys-clefs`` validation splits, 235 had the
-right kind of sign, one to three too many or too few. A model trained with ``spell_keys`` emits one token
-per sign instead, like PrIMuS's agnostic encoding; its decoders :func:`join` each run back into the semantic
-token, so nothing outside the network sees the signs. A key of no signs (``keySignature-CM``) stays one token.
-
-Signs alternate between two names (:data:`FLAT`, :data:`FLAT_EVEN`, :data:`FLAT`, …): CTC merges repeats of
-one token that no blank frame separates, and with a single flat token a stage lost one sign in most of the keys
-it still misread (BENCHMARKS.md, session 20). Naming each sign by its place (B♭, E♭, A♭, …) avoided the merge
-but left the sixth and seventh signs too rare to learn (session 21); by parity, each name keeps half the signs.
+right kind of sign, one to three too many or too few. A model trained with ``spell_keys`` emits one
+:data:`FLAT` or :data:`SHARP` per sign instead, each on its own sign, like PrIMuS's agnostic encoding; its
+decoders :func:`join` each run back into the semantic token, so nothing outside the network sees the signs.
+A key of no signs (``keySignature-CM``) stays one token.
 """
 from __future__ import annotations
 
@@ -22,10 +18,7 @@ from zoo.datasets.semantic import key_signature_fifths, key_signature_token
 
 FLAT = "keyAccidental-flat"
 SHARP = "keyAccidental-sharp"
-FLAT_EVEN = "keyAccidental-flat-even"
-SHARP_EVEN = "keyAccidental-sharp-even"
-SIGNS = (FLAT, SHARP, FLAT_EVEN, SHARP_EVEN)
-FLATS, SHARPS = (FLAT, FLAT_EVEN), (SHARP, SHARP_EVEN)
+SIGNS = (FLAT, SHARP)
 MAX_SIGNS = 7
 
 
@@ -35,7 +28,7 @@ def is_spelled(vocabulary: Sequence[str]) -> bool:
 
 
 def spelled_vocabulary(vocabulary: Sequence[str]) -> list[str]:
-    """``vocabulary`` with the sign tokens appended (if missing)."""
+    """``vocabulary`` with the two sign tokens appended (if missing)."""
     return list(vocabulary) + [sign for sign in SIGNS if sign not in vocabulary]
 
 
@@ -44,13 +37,12 @@ def spell(tokens: Sequence[str]) -> list[str]:
     out: list[str] = []
     for token in tokens:
         fifths = key_signature_fifths(token)
-        out.extend([(SHARPS if fifths > 0 else FLATS)[i % 2] for i in range(abs(fifths))] if fifths else [token])
+        out.extend([SHARP if fifths > 0 else FLAT] * abs(fifths) if fifths else [token])
     return out
 
 
 def join(tokens: Sequence[str], confidences: Sequence[float]) -> tuple[list[str], list[float]]:
-    """Spelled tokens → semantic tokens; a run of signs of one kind becomes its key, with the run's lowest
-    confidence.
+    """Spelled tokens → semantic tokens; a run of signs becomes its key, with the run's lowest confidence.
 
     Runs longer than seven signs (no key has more) are named as seven.
     """
@@ -58,11 +50,10 @@ def join(tokens: Sequence[str], confidences: Sequence[float]) -> tuple[list[str]
     while i < len(tokens):
         j = i + 1
         if tokens[i] in SIGNS:
-            kind = SHARPS if tokens[i] in SHARPS else FLATS
-            while j < len(tokens) and tokens[j] in kind:
+            while j < len(tokens) and tokens[j] == tokens[i]:
                 j += 1
             count = min(j - i, MAX_SIGNS)
-            out.append(key_signature_token(count if kind == SHARPS else -count))
+            out.append(key_signature_token(count if tokens[i] == SHARP else -count))
             confs.append(min(confidences[i:j]))
         else:
             out.append(tokens[i])
@@ -81,19 +72,17 @@ def label_table(vocabulary: Sequence[str]) -> tf.RaggedTensor:
 def join_ids(ids: tf.Tensor, vocabulary: Sequence[str]) -> tuple[tf.Tensor, tf.Tensor]:
     """:func:`join` in the graph (for a serving signature): decoded ids [batch, L], padded with the blank id
     ``len(vocabulary)`` → (semantic tokens [batch, L] padded with "", token counts [batch])."""
-    blank = len(vocabulary)
+    blank, flat, sharp = len(vocabulary), vocabulary.index(FLAT), vocabulary.index(SHARP)
     names = tf.constant(list(vocabulary) + [""] + [key_signature_token(-n) for n in range(1, MAX_SIGNS + 1)]
                         + [key_signature_token(n) for n in range(1, MAX_SIGNS + 1)])
-    kinds = [-1 if token in FLATS else -2 if token in SHARPS else i for i, token in enumerate(vocabulary)]
     ids = tf.cast(ids, tf.int32)
     batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
-    kind = tf.gather(tf.constant(kinds + [blank]), ids)  # a sign's id → -1 (flat) or -2 (sharp); others kept
-    sign, flat = kind < 0, kind == -1
-    starts = kind != tf.pad(kind[:, :-1], [[0, 0], [1, 0]], constant_values=blank + 1)
+    sign = (ids == flat) | (ids == sharp)
+    starts = ids != tf.pad(ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
     runs = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * length
     count = tf.minimum(tf.gather(tf.math.unsorted_segment_sum(tf.ones_like(runs), runs, batch * length), runs),
                        MAX_SIGNS)
-    key = blank + tf.where(flat, count, MAX_SIGNS + count)
+    key = blank + tf.where(ids == flat, count, MAX_SIGNS + count)
     joined = tf.where(sign, tf.where(starts, key, blank), ids)
     kept = joined != blank
     order = tf.argsort(tf.cast(~kept, tf.int32), axis=1, stable=True)

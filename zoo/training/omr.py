@@ -167,23 +167,16 @@ def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, An
 def grow_sign_outputs(model: ScoreRecognizer) -> ScoreRecognizer:
     """``model`` with the key-signature sign tokens added to its output layer, every other weight kept.
 
-    A flat's logit starts as the one-flat key's (``keySignature-FM``), a sharp's as the one-sharp key's
+    The flat's logit starts as the one-flat key's (``keySignature-FM``), the sharp's as the one-sharp key's
     (``keySignature-GM``): both already fire on a single sign, so training starts from a network that finds
-    signs and has only to learn to emit one token per sign. A model that already has the plain sign of a kind
-    (a stage trained before signs alternated) lends it to the other name instead.
+    signs and has only to learn to emit one token per sign.
     """
     vocabulary = key_spelling.spelled_vocabulary(model.vocabulary)
     grown = zoo.create_model(model.name, vocabulary=vocabulary, **model.config)
     copy_layer_weights(model.keras_model, grown.keras_model, skip=("logits",))
     kernel, bias = model.keras_model.get_layer("logits").get_weights()
-
-    def column(sign: str) -> int:
-        plain, fifths = (key_spelling.SHARP, 1) if sign in key_spelling.SHARPS else (key_spelling.FLAT, -1)
-        known = plain if plain in model.vocabulary else semantic.key_signature_token(fifths)
-        return model.vocabulary.index(known)
-
-    columns = (list(range(len(model.vocabulary))) + [column(sign) for sign in vocabulary[len(model.vocabulary):]]
-               + [len(model.vocabulary)])  # the blank stays last
+    columns = list(range(len(model.vocabulary))) + [model.vocabulary.index(semantic.key_signature_token(fifths))
+                                                    for fifths in (-1, 1)] + [len(model.vocabulary)]  # blank last
     grown.keras_model.get_layer("logits").set_weights([kernel[:, columns], bias[columns]])
     return grown
 

@@ -279,6 +279,31 @@ def test_short_training_run_and_reload(short_run):
     assert summary["images_seen"] > 0
 
 
+def test_a_stage_can_train_only_some_layers(short_run, staff_build, tmp_path):
+    from zoo.training import omr as train_omr
+
+    _, start = short_run
+    data, _ = staff_build
+    summary = train_omr.train("omr-resnet-bisru", data, tmp_path / "run", minutes=5, max_epochs=1,
+                              steps_per_epoch=2, batch_size=4, val_samples=4, warm_start=str(start),
+                              train_only=["bisru1", "logits"], verbose=0)
+    before = zoo.load("omr-resnet-bisru", weights=start).keras_model
+    after = zoo.load("omr-resnet-bisru", weights=summary["out_dir"]).keras_model
+
+    def same(layer: str) -> bool:
+        return all(np.array_equal(a, b) for a, b in zip(before.get_layer(layer).get_weights(),
+                                                        after.get_layer(layer).get_weights()))
+
+    # the frozen CNN keeps its BatchNorm statistics too, not only its kernels
+    assert same("res0") and same("fusion") and same("bisru0")
+    assert not same("bisru1") and not same("logits")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["training"]["train_only"] == manifest["training"]["stages"][-1]["train_only"] == ["bisru1",
+                                                                                                      "logits"]
+    with pytest.raises(ValueError, match="no layer name starts with lstm"):
+        train_omr.train_only_layers(before, ["bisru", "lstm"])
+
+
 def _training_widths(data: Path, **augment) -> list[int]:
     """The normalized widths of a build's training staves, as make_dataset gives them with these options."""
     from zoo.training import omr as train_omr

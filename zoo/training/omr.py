@@ -181,6 +181,25 @@ def grow_sign_outputs(model: ScoreRecognizer) -> ScoreRecognizer:
     return grown
 
 
+def train_only_layers(net: tf.keras.Model, prefixes: Sequence[str]) -> list[str]:
+    """Freeze every layer whose name starts with none of ``prefixes``; return the names left trainable.
+
+    A stage that trains only the recurrent layers and the output (``["bisru", "logits"]``) can learn from a new
+    mix of staves without moving the convolutional features every other staff is read with; frozen BatchNorm
+    layers also keep their statistics (Keras 2 runs a non-trainable BatchNorm in inference mode).
+    """
+    prefixes = [str(p) for p in prefixes]
+    names = [layer.name for layer in net.layers if layer.weights]
+    unmatched = [p for p in prefixes if not any(name.startswith(p) for name in names)]
+    if not prefixes or unmatched:
+        missing = ", ".join(unmatched) or "(nothing given)"
+        raise ValueError(f"train_only {prefixes}: no layer name starts with {missing}; "
+                         f"the network's layers with weights are {', '.join(names)}")
+    for layer in net.layers:
+        layer.trainable = layer.name.startswith(tuple(prefixes))
+    return [name for name in names if name.startswith(tuple(prefixes))]
+
+
 def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer):
     """One CTC training step (forward, loss, backward, update) as a tf.function; returns the loss."""
 
@@ -307,8 +326,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
           width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
           margin: list[float] | None = None, margin_probability: float = 0.5,
-          ink: list[int] | None = None, ink_probability: float = 0.5, spell_keys: bool = False, verbose: int = 1,
-          **overrides: Any) -> dict[str, Any]:
+          ink: list[int] | None = None, ink_probability: float = 0.5, spell_keys: bool = False,
+          train_only: list[str] | None = None, verbose: int = 1, **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
     ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
@@ -320,7 +339,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     ``margin_probability`` of them loose white margins, and ``ink`` [low, high] thickens the ink of
     ``ink_probability`` of them by whole pixels (:func:`make_dataset`). ``spell_keys`` trains the model to
     read key signatures sign by sign (:mod:`zoo.models.key_spelling`); a warm start from a model that does not
-    gets :func:`grow_sign_outputs`, and one from a model that does goes on doing so.
+    gets :func:`grow_sign_outputs`, and one from a model that does goes on doing so. ``train_only`` (layer
+    name prefixes) trains those layers and freezes the rest (:func:`train_only_layers`).
     """
     tf.keras.utils.set_random_seed(seed)
     scale = check_range("width_scale", width_scale, zero_ok=False)
@@ -345,6 +365,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         if model.vocabulary != vocabulary:
             raise ValueError("warm start needs the same vocabulary as the training data")
     net = model.keras_model
+    if train_only:
+        train_only = train_only_layers(net, train_only)
     height = model.config["height"]
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
@@ -409,7 +431,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
         **({"ema_decay": ema_decay} if ema_decay else {}), **augmentations,
-        **({"spell_keys": True} if spell_keys else {})}]
+        **({"spell_keys": True} if spell_keys else {}), **({"train_only": train_only} if train_only else {})}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -432,7 +454,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
                   "augment_probability": augment_probability, "ema_decay": ema_decay, **augmentations,
-                  "spell_keys": spell_keys, "seed": seed,
+                  "spell_keys": spell_keys, **({"train_only": train_only} if train_only else {}), "seed": seed,
                   "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )

@@ -188,7 +188,7 @@ def train_only_layers(net: tf.keras.Model, prefixes: Sequence[str]) -> list[str]
     mix of staves without moving the convolutional features every other staff is read with; frozen BatchNorm
     layers also keep their statistics (Keras 2 runs a non-trainable BatchNorm in inference mode).
     """
-    prefixes = [str(p) for p in prefixes]
+    prefixes = [prefixes] if isinstance(prefixes, str) else [str(p) for p in prefixes]  # --set train_only=logits
     names = [layer.name for layer in net.layers if layer.weights]
     unmatched = [p for p in prefixes if not any(name.startswith(p) for name in names)]
     if not prefixes or unmatched:

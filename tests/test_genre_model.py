@@ -179,7 +179,7 @@ def test_cli_evaluate_reports_accuracy_and_misread_clips(model, genre_build, tmp
     summary = json.loads(result.output)
     assert summary["clips"] > 0 and 0 <= summary["clip_accuracy"] <= 1
     assert len(summary["errors"]) == round((1 - summary["clip_accuracy"]) * summary["clips"])
-    for option in (["--margin", "0.1"], ["--tta"], ["--width-scale", "1.2"]):  # staff-reading options
+    for option in (["--margin", "0.1"], ["--tta"], ["--width-scale", "1.2"], ["--limit", "5"]):  # omr only
         result = CliRunner().invoke(main, ["evaluate", "genre-cnn", "--data", str(genre_build[0]), "--split", "train",
                                            *option])
         assert result.exit_code != 0 and "only score recognition models" in result.output

@@ -537,6 +537,11 @@ def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
     assert loose["margin"] == 0.25 and loose["ser"] < summary["ser"] + 0.02
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--width-scale", "0"])
     assert result.exit_code != 0 and "--width-scale" in result.output
+    subsets = [json.loads(CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split",
+                                                    split, "--limit", "2"]).output) for _ in range(2)]
+    assert subsets[0]["limit"] == 2 and subsets[0]["sequences"] == 2 and subsets[0] == subsets[1]  # the same two
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--limit", "0"])
+    assert result.exit_code != 0 and "--limit" in result.output
 
 
 def test_cli_refuses_a_negative_beam_width(primus_fixture):

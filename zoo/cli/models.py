@@ -148,8 +148,11 @@ def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: 
               "(a loosely cropped staff).")
 @click.option("--tta", is_flag=True, help="Omr models: read each staff at five horizontal spacings and keep the "
               "reading most agree on (about 5x slower).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Omr models: score a fixed random N staves of the split (the same N in every run), e.g. to "
+              "compare the train split with validation without reading all of it.")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
-                 by: str | None, width_scale: float, margin: float, tta: bool) -> None:
+                 by: str | None, width_scale: float, margin: float, tta: bool, limit: int | None) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -168,18 +171,19 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
         raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
     # how the staves are read, when not as engraved: reported beside the figures, and for omr models only
     reading = {name: value for name, value, used in (("width_scale", width_scale, width_scale != 1.0),
-                                                     ("margin", margin, margin > 0), ("tta", tta, tta)) if used}
+                                                     ("margin", margin, margin > 0), ("tta", tta, tta),
+                                                     ("limit", limit, limit is not None)) if used}
     if reading and dataset == "genre":
-        raise click.BadParameter("only score recognition models read staves",
-                                 param_hint="--" + next(iter(reading)).replace("_", "-"))
+        option = "--" + next(iter(reading)).replace("_", "-")
+        raise click.BadParameter(f"only score recognition models take {option}", param_hint=option)
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
         else:
-            summary = trainer.evaluate(model, data_dir, split, beam=beam, by=by, width_scale=width_scale, tta=tta,
-                                       margin=margin)
+            summary = trainer.evaluate(model, data_dir, split, limit=limit, beam=beam, by=by,
+                                       width_scale=width_scale, tta=tta, margin=margin)
     except KeyError as exc:  # a genre label the model does not know
         raise click.ClickException(f"{data_dir} {split}: label {exc} is not one of the model's") from None
     click.echo(json.dumps({"model": model_name, "weights": weights, "data": str(data_dir), "split": split, **reading,

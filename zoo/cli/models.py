@@ -149,7 +149,7 @@ def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: 
 @click.option("--tta", is_flag=True, help="Omr models: read each staff at five horizontal spacings and keep the "
               "reading most agree on (about 5x slower).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Omr models: score a fixed random N staves of the split (the same N in every run), e.g. to "
+              help="Omr models: score a fixed random N staves of the split (the same staves in every run), e.g. to "
               "compare the train split with validation without reading all of it.")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
                  by: str | None, width_scale: float, margin: float, tta: bool, limit: int | None) -> None:
@@ -169,7 +169,7 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
         raise click.BadParameter("only score recognition models decode with a beam", param_hint="--beam")
     if by and dataset == "genre":
         raise click.BadParameter("only score recognition models group staves by clef, key or time", param_hint="--by")
-    # how the staves are read, when not as engraved: reported beside the figures, and for omr models only
+    # how the staves are read (when not as engraved) and how many: reported beside the figures, omr models only
     reading = {name: value for name, value, used in (("width_scale", width_scale, width_scale != 1.0),
                                                      ("margin", margin, margin > 0), ("tta", tta, tta),
                                                      ("limit", limit, limit is not None)) if used}

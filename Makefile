@@ -60,6 +60,8 @@ data: setup
 # margins (0–30 % of their height above and below, cosine from 5e-5) and 0.85 of the way from stage 10 to that
 # (WiSE-FT; session 16), then 70 min more with 5 % staff-multirests batches besides and 40 % of the staves' ink
 # grown by 0–1 px down and 0–1 px right, cosine from 5e-5, and 0.85 of the way from stage 11 to that (session 18).
+# Last, a sign head on those frozen weights (8 min: features of 13,000 augmented training staves, 8 epochs; session
+# 24): notes it sees no printed accidental on take theirs from the key signature, the bar or a tie.
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
@@ -117,6 +119,9 @@ train-shipped-omr: setup
 	  --set 'margin=[0,0.3]' --set margin_probability=0.3 --set 'ink=[0,1]' --set ink_probability=0.4 \
 	  --set seed=20 --set verbose=2
 	$(SZ) interpolate omr-resnet-bisru runs/omr-s17-wise85 runs/omr-s20 --alpha 0.85 --out runs/omr-s20-wise85
+	$(SZ) train-signs omr-resnet-bisru runs/omr-s20-wise85 --out runs/omr-signs \
+	  --extra-data data/cache/staff-incipits --extra-share 0.1 --extra-data data/cache/staff-keys --extra-share 0.1 \
+	  --extra-data data/cache/staff-keys-clefs --extra-share 0.1 --staves 13000 --epochs 8
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

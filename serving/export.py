@@ -56,7 +56,7 @@ def export(name: str, out_dir: str | Path, version: int | None = None, weights: 
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=model_dir))  # hidden, non-numeric: servers skip it
     try:
-        tf.saved_model.save(model.keras_model, str(tmp / "model"), signatures=signatures)
+        tf.saved_model.save(model.trackable(), str(tmp / "model"), signatures=signatures)
         while True:
             v = version if version is not None else next_version(model_dir)
             target = model_dir / str(v)

@@ -626,9 +626,40 @@ def test_beam_confidences_follow_the_best_alignment():
     decoded = ctc.beam(probs, 5, 4)
     assert decoded.ids == [0, 0, 1]
     assert min(decoded.confidences) > 0.9
+    assert decoded.frames == [0, 2, 4]  # where each token's run starts: a sign head looks just before it
     rng = np.random.default_rng(1)
     for _ in range(50):  # the greedy labelling's best path is the greedy path itself
         probs = rng.dirichlet(np.full(4, 0.5), size=6)
         greedy = ctc.greedy(probs, 6)
         if greedy.ids:
-            assert ctc._align_confidences(probs, greedy.ids) == pytest.approx(greedy.confidences)
+            confidences, frames = ctc._align(probs, greedy.ids)
+            assert confidences == pytest.approx(greedy.confidences)
+            assert frames == greedy.frames
+
+
+def test_a_trained_sign_head_ships_in_its_run_and_serving_reads_as_python(short_run, staff_build, tmp_path):
+    from serving.export import export
+    from zoo.pretrained import WeightsError
+    from zoo.training.sign_head import train_sign_head
+
+    data, _ = staff_build
+    _, run = short_run
+    out = train_sign_head("omr-resnet-bisru", str(run), tmp_path / "signs", data, staves=24, epochs=1)
+    written = json.loads((out / "manifest.json").read_text())
+    entry = written["sign_head"]
+    assert entry["file"] == "signs.weights.h5" and len(entry["sha256"]) == 64
+    assert written["training"]["stages"][-1]["sign_head"]["staves"] >= 24
+    model = zoo.load("omr-resnet-bisru", weights=out)
+    assert model.signs is not None and model.sign_threshold == entry["threshold"]
+    pngs = [p.read_bytes() for p in sorted(data.glob("samples/*/*.png"))[:3]]
+    local = [model.predict(png)["tokens"] for png in pngs]
+    signature = model.serving_signatures()["serving_default"]
+    served = signature(tf.constant(pngs))
+    assert [[t.decode() for t in row[:n]] for row, n in zip(served["tokens"].numpy(), served["lengths"].numpy())] \
+        == local
+    assert (export("omr-resnet-bisru", tmp_path / "export", model=model) / "saved_model.pb").is_file()
+    (out / "signs.weights.h5").write_bytes(b"not the head")
+    with pytest.raises(WeightsError, match="sign head weights .* corrupt or were replaced"):
+        zoo.load("omr-resnet-bisru", weights=out)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train_sign_head("omr-resnet-bisru", str(run), out, data, staves=4, epochs=1)

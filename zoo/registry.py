@@ -64,6 +64,13 @@ class ZooModel:
         except Exception as exc:  # h5py/keras raise many types for a bad file
             raise WeightsError(f"Cannot load weights {path} into {self.name!r}: {exc}") from exc
 
+    def trackable(self) -> Any:
+        """What a SavedModel of the serving signatures saves: every variable they read."""
+        return self.keras_model
+
+    def load_manifest_extras(self, manifest: Manifest) -> None:
+        """Load what a family's manifests may add beside the weights (none by default)."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} params={self.keras_model.count_params():,}>"
 
@@ -196,4 +203,5 @@ def _from_manifest(spec: ModelSpec, manifest: Manifest, overrides: dict[str, Any
     if manifest.labels is not None:
         model.labels = list(manifest.labels)
     model.load_weights(weights_path)
+    model.load_manifest_extras(manifest)
     return model

@@ -130,6 +130,36 @@ def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: 
         raise click.ClickException(str(exc)) from exc
 
 
+@click.command("train-signs")
+@click.argument("model_name", type=click.Choice(["omr-resnet-bisru", "omr-crnn-bilstm"]))
+@click.argument("start")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Built staff dataset [default: <data dir>/staff].")
+@click.option("--extra-data", multiple=True, help="Another staff build to draw training staves from (repeatable).")
+@click.option("--extra-share", type=float, multiple=True, help="Share of the staves from each --extra-data.")
+@click.option("--staves", type=click.IntRange(min=1), default=13000, show_default=True,
+              help="Training staves whose features the head learns from.")
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Sign probability below which a note shows no sign and takes its accidental from the context.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_signs_cmd(model_name: str, start: str, out: Path, data_dir: Path | None, extra_data: tuple[str, ...],
+                    extra_share: tuple[float, ...], staves: int, epochs: int, learning_rate: float, threshold: float,
+                    seed: int) -> None:
+    """Write START ('pretrained' or a run folder) with a sign head trained on its frozen features: notes that
+    show no accidental sign then take theirs from the key signature, the bar or a tie."""
+    from zoo.training.sign_head import train_sign_head
+
+    try:
+        click.echo(str(train_sign_head(model_name, start, out, data_dir or paths.data_dir() / "staff",
+                                       list(extra_data), list(extra_share), staves, epochs, learning_rate,
+                                       threshold, seed)))
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("evaluate")
 @click.argument("model_name", type=click.Choice(sorted(TRAINERS)))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -151,8 +181,11 @@ def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: 
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Omr models: score a fixed random N staves of the split (the same staves in every run), e.g. to "
               "compare the train split with validation without reading all of it.")
+@click.option("--no-signs", is_flag=True, help="Omr models: leave out a sign head the weights have (every note "
+              "keeps the accidental the token output gives it).")
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
-                 by: str | None, width_scale: float, margin: float, tta: bool, limit: int | None) -> None:
+                 by: str | None, width_scale: float, margin: float, tta: bool, limit: int | None,
+                 no_signs: bool) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -172,12 +205,15 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
     # how the staves are read (when not as engraved) and how many: reported beside the figures, omr models only
     reading = {name: value for name, value, used in (("width_scale", width_scale, width_scale != 1.0),
                                                      ("margin", margin, margin > 0), ("tta", tta, tta),
-                                                     ("limit", limit, limit is not None)) if used}
+                                                     ("limit", limit, limit is not None),
+                                                     ("no_signs", no_signs, no_signs)) if used}
     if reading and dataset == "genre":
         option = "--" + next(iter(reading)).replace("_", "-")
         raise click.BadParameter(f"only score recognition models take {option}", param_hint=option)
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
+    if no_signs:
+        model.signs = None
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))

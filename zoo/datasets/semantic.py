@@ -178,22 +178,57 @@ def accidental_source(tokens: Sequence[str], index: int) -> AccidentalSource:
     match = _NOTE_RE.fullmatch(tokens[index])
     if match is None:
         raise ValueError(f"token {index} ({tokens[index]!r}) is not a note")
-    place, alter = _place_and_alter(match)
+    implied, origin = _implied(tokens, index)
+    if implied != _place_and_alter(match)[1]:
+        return "on the note"
+    if origin is None:
+        return "key signature"
+    if origin == index:
+        return "carried"
+    return "key signature" if accidental_source(tokens, origin) == "key signature" else "carried"
+
+
+def implied_alter(tokens: Sequence[str], index: int) -> int:
+    """The alteration (semitones) a reader gives the note ``tokens[index]`` if no sign is printed on it: the
+    note it is tied from, else the latest earlier note of its bar on the same line or space, else the key."""
+    if _NOTE_RE.fullmatch(tokens[index]) is None:
+        raise ValueError(f"token {index} ({tokens[index]!r}) is not a note")
+    return _implied(tokens, index)[0]
+
+
+def note_pitch(token: str) -> tuple[str, int, int] | None:
+    """A note token's step, octave and alteration in semitones (``note-C#5_quarter`` → ``("C", 5, 1)``); None for
+    any other token."""
+    match = _NOTE_RE.fullmatch(token)
+    return None if match is None else (match["step"], int(match["octave"]), _place_and_alter(match)[1])
+
+
+def with_alter(token: str, alter: int) -> str:
+    """A note token with its accidental replaced so that it sounds ``alter`` semitones from its step."""
+    match = _NOTE_RE.fullmatch(token)
+    if match is None:
+        raise ValueError(f"{token!r} is not a note token")
+    rest = token[match.end("step") + len(match["acc"] or ""):]
+    return f"{match['kind']}-{match['step']}{_ALTER_TO_ACCIDENTAL[alter]}{rest}"
+
+
+def _implied(tokens: Sequence[str], index: int) -> tuple[int, int | None]:
+    """The alteration implied for ``tokens[index]`` and where from: ``index`` itself for a tie (the tied-from
+    note's), an earlier note's index for the bar, None for the key signature."""
+    place = _place_and_alter(_NOTE_RE.fullmatch(tokens[index]))[0]
     tied_from = _tied_from(tokens, index)
     if tied_from is not None and _place_and_alter(tied_from)[0] == place:
-        return "carried" if _place_and_alter(tied_from)[1] == alter else "on the note"
+        return _place_and_alter(tied_from)[1], index
     for i in range(index - 1, -1, -1):
         if tokens[i] == "barline":
             break
         earlier = _NOTE_RE.fullmatch(tokens[i])
         if earlier is None or _place_and_alter(earlier)[0] != place or _tied_from(tokens, i) is not None:
             continue  # a note tied over from the last bar shows no sign of its own
-        if _place_and_alter(earlier)[1] != alter:
-            return "on the note"
-        return "key signature" if accidental_source(tokens, i) == "key signature" else "carried"
+        return _place_and_alter(earlier)[1], i
     keys = [k for t in tokens[:index] if (k := _KEY_RE.fullmatch(t)) is not None]
     fifths = _fifths(keys[-1]["tonic"]) if keys else 0
-    return "key signature" if key_alter(fifths, match["step"]) == alter else "on the note"
+    return int(key_alter(fifths, place[0])), None
 
 
 def _place_and_alter(note_match: re.Match) -> tuple[tuple[str, str], int]:

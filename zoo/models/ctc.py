@@ -11,6 +11,7 @@ import numpy as np
 class Decoded:
     ids: list[int]
     confidences: list[float]  # per token: the highest frame probability of the token's run
+    frames: list[int]  # per token: the first frame of its run on the path
 
     @property
     def confidence(self) -> float:
@@ -26,15 +27,16 @@ def greedy(probs: np.ndarray, length: int) -> Decoded:
     """Best path: argmax per frame, merge repeats, drop blanks."""
     blank = probs.shape[-1] - 1
     best = probs[:length].argmax(-1)
-    ids, confs, prev = [], [], blank
+    ids, confs, frames, prev = [], [], [], blank
     for t, k in enumerate(best):
         if k != blank and k != prev:
             ids.append(int(k))
             confs.append(float(probs[t, k]))
+            frames.append(t)
         elif k != blank and k == prev:
             confs[-1] = max(confs[-1], float(probs[t, k]))
         prev = k
-    return Decoded(ids, confs)
+    return Decoded(ids, confs, frames)
 
 
 def beam(probs: np.ndarray, length: int, width: int, prune: float = 1e-3) -> Decoded:
@@ -69,7 +71,7 @@ def beam(probs: np.ndarray, length: int, width: int, prune: float = 1e-3) -> Dec
                     add(prefix + (k,), 1, total + frame[k])
         beams = dict(sorted(nxt.items(), key=lambda item: -np.logaddexp(*item[1]))[:width])
     ids = list(next(iter(beams)))  # the beams are kept best first
-    return Decoded(ids, _align_confidences(probs[:length], ids))
+    return Decoded(ids, *_align(probs[:length], ids))
 
 
 def _accumulate(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], i: int, logp: float) -> None:
@@ -77,15 +79,16 @@ def _accumulate(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ..
     entry[i] = np.logaddexp(entry[i], logp)
 
 
-def _align_confidences(probs: np.ndarray, ids: list[int]) -> list[float]:
-    """Each decoded token's highest frame probability along the labelling's best CTC path (Viterbi alignment).
+def _align(probs: np.ndarray, ids: list[int]) -> tuple[list[float], list[int]]:
+    """Each decoded token's highest frame probability and first frame along the labelling's best CTC path
+    (Viterbi alignment).
 
     Taking each token's best frame after the previous token's would let the first of two equal tokens (two
     C5 eighths) take the second one's frame and leave the second with none: a confidence of 0 for a token the
     network clearly saw.
     """
     if not ids:
-        return []
+        return [], []
     blank = probs.shape[-1] - 1
     states = np.full(2 * len(ids) + 1, blank)
     states[1::2] = ids
@@ -105,9 +108,10 @@ def _align_confidences(probs: np.ndarray, ids: list[int]) -> list[float]:
     state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
     if not np.isfinite(score[state]):
         raise ValueError(f"{len(ids)} tokens cannot be aligned to {len(probs)} frames")
-    confs = np.zeros(len(ids))
+    confs, frames = np.zeros(len(ids)), np.zeros(len(ids), np.int64)
     for t in range(len(probs) - 1, -1, -1):
         if state % 2:
             confs[state // 2] = max(confs[state // 2], probs[t, states[state]])
+            frames[state // 2] = t
         state = back[t, state]
-    return [float(c) for c in confs]
+    return [float(c) for c in confs], [int(f) for f in frames]

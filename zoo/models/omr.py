@@ -20,10 +20,11 @@ import tensorflow as tf
 
 from zoo.datasets import semantic
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
-from zoo.models import ctc, key_spelling, test_time
+from zoo.models import ctc, key_spelling, sign_head, test_time
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.errors import plain_message
+from zoo.pretrained import Manifest, WeightsError
 from zoo.registry import ZooModel, register_model
 
 TIME_REDUCTION = 4  # image columns per output frame
@@ -86,6 +87,28 @@ class ScoreRecognizer(ZooModel):
     def __init__(self, name: str, keras_model: tf.keras.Model, config: dict[str, Any], vocabulary: list[str]):
         super().__init__(name, keras_model, config, labels=None)
         self.vocabulary = list(vocabulary)
+        self.signs: tf.keras.Model | None = None  # features → sign head logits (zoo.models.sign_head), if loaded
+        self.sign_threshold = sign_head.THRESHOLD
+
+    def features(self) -> tf.Tensor:
+        """The recurrent layers' output, which the token output (and a sign head) reads."""
+        return self.keras_model.get_layer("logits").input
+
+    def add_sign_head(self, weights: str | Path | None = None, threshold: float = sign_head.THRESHOLD) -> None:
+        """Give the recognizer a sign head (untrained, or with ``weights``): notes then take accidentals the
+        head sees no sign for from their key signature and bar."""
+        if key_spelling.is_spelled(self.vocabulary):
+            raise ValueError(f"{self.name!r} reads key signatures sign by sign; a sign head needs them as one token")
+        features = tf.keras.Input((None, self.features().shape[-1]), name="features")
+        self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
+        self.sign_threshold = threshold
+        net = self.keras_model
+        self._reader = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
+        if weights is not None:
+            try:
+                self.signs.load_weights(str(weights))
+            except Exception as exc:  # h5py/keras raise many types for a bad file
+                raise WeightsError(f"Cannot load sign head weights {weights} into {self.name!r}: {exc}") from exc
 
     def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
         """Image bytes/path → normalized ink-white staff [64, W, 1]."""
@@ -95,18 +118,39 @@ class ScoreRecognizer(ZooModel):
         except tf.errors.InvalidArgumentError as exc:
             raise ImageInputError(plain_message(exc)) from None
 
-    def probabilities(self, staves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax over tokens+blank for a batch of normalized staves, and each one's frame count."""
+    def load_manifest_extras(self, manifest: Manifest) -> None:
+        """A manifest's ``sign_head`` entry: {file, sha256, threshold}."""
+        entry = manifest.extra.get("sign_head")
+        if entry is not None:
+            path = manifest.verified_file(entry["file"], entry["sha256"], "sign head weights")
+            self.add_sign_head(path, float(entry.get("threshold", sign_head.THRESHOLD)))
+
+    def reader(self) -> tf.keras.Model:
+        """inputs → [token logits, sign head logits] (the token logits alone without a sign head)."""
+        return self.keras_model if self.signs is None else self._reader
+
+    def trackable(self) -> tf.keras.Model:
+        return self.reader()
+
+    def probabilities(self, staves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Softmax over tokens+blank for a batch of normalized staves, each one's frame count, and (with a sign
+        head) each frame's probability of showing an accidental sign."""
         widths = np.array([s.shape[1] for s in staves], np.int32)
         batch = np.zeros((len(staves), staves[0].shape[0], widths.max(), 1), np.float32)
         for i, s in enumerate(staves):
             batch[i, :, : s.shape[1]] = s
-        logits = self.keras_model({"image": batch, "width": widths}, training=False)
-        return tf.nn.softmax(logits).numpy(), output_lengths(widths).numpy()
+        outputs = self.reader()({"image": batch, "width": widths}, training=False)
+        logits, signs = outputs if self.signs is not None else (outputs, None)
+        return (tf.nn.softmax(logits).numpy(), output_lengths(widths).numpy(),
+                None if signs is None else sign_head.sign_probability(signs).numpy())
 
-    def decode(self, probs: np.ndarray, length: int, beam: int = 0) -> dict[str, Any]:
+    def decode(self, probs: np.ndarray, length: int, beam: int = 0, sign_prob: np.ndarray | None = None
+               ) -> dict[str, Any]:
         result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
         tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
+        if sign_prob is not None:
+            tokens = sign_head.apply(tokens, sign_head.evidence(sign_prob, result.frames), self.sign_threshold,
+                                     set(self.vocabulary))
         return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
                 "token_confidences": [round(c, 4) for c in confidences]}
 
@@ -118,8 +162,9 @@ class ScoreRecognizer(ZooModel):
                                               [staff_image.rescale_width(s, scale).numpy() for s in staves], beam)
                         for scale in test_time.WIDTH_SCALES]
             return [test_time.vote(per_staff) for per_staff in zip(*readings)]
-        probs, lengths = self.probabilities(staves)
-        return [self.decode(p, int(n), beam) for p, n in zip(probs, lengths)]
+        probs, lengths, signs = self.probabilities(staves)
+        return [self.decode(p, int(n), beam, None if signs is None else signs[i])
+                for i, (p, n) in enumerate(zip(probs, lengths))]
 
     def predict(self, inputs: Any, beam: int = 0, tta: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
         """``{"tokens": [...], "confidence": c, "token_confidences": [...]}`` per staff image."""
@@ -145,9 +190,11 @@ class ScoreRecognizer(ZooModel):
         return semantic.tokens_to_stream(list(tokens))
 
     def serving_signatures(self) -> dict[str, Any]:
-        """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph."""
-        model, vocab = self.keras_model, tf.constant(self.vocabulary + [""])
+        """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph (and
+        a sign head's accidentals from context, as :meth:`decode` applies them)."""
+        model, vocab = self.reader(), tf.constant(self.vocabulary + [""])
         height, spelled = self.config["height"], key_spelling.is_spelled(self.vocabulary)
+        rule = None if self.signs is None else sign_head.GraphRule(self.vocabulary, self.sign_threshold)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
         def serving_default(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -159,11 +206,15 @@ class ScoreRecognizer(ZooModel):
             padded, widths = tf.map_fn(one, images, fn_output_signature=(
                 tf.TensorSpec([height, staff_image.MAX_WIDTH, 1], tf.float32), tf.TensorSpec([], tf.int32)))
             batch = padded[:, :, : tf.reduce_max(widths)]
-            logits = model({"image": batch, "width": widths}, training=False)
             lengths = output_lengths(widths)
-            decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(logits, [1, 0, 2]), lengths, blank_index=-1)
             blank = len(self.vocabulary)
-            ids = tf.sparse.to_dense(decoded[0], default_value=blank)
+            if rule is None:
+                logits = model({"image": batch, "width": widths}, training=False)
+                decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(logits, [1, 0, 2]), lengths, blank_index=-1)
+                ids = tf.sparse.to_dense(decoded[0], default_value=blank)
+            else:
+                logits, signs = model({"image": batch, "width": widths}, training=False)
+                ids = rule.greedy(logits, signs, lengths)
             best = tf.reduce_max(tf.nn.softmax(logits), -1)
             mask = tf.sequence_mask(lengths, tf.shape(best)[1], tf.float32)
             confidence = tf.exp(tf.reduce_sum(tf.math.log(best + 1e-12) * mask, 1) / tf.cast(lengths, tf.float32))

@@ -51,17 +51,21 @@ class Manifest:
 
     def verified_weights_path(self) -> Path:
         """The weights path, after checking it exists and matches the manifest's sha256."""
-        path = self.weights_path
+        return self.verified_file(self.weights_file, self.sha256, "weights")
+
+    def verified_file(self, name: str, sha256: str, what: str) -> Path:
+        """``name`` in the manifest's folder, after checking it exists and matches ``sha256``."""
+        path = self.directory / name
         if not path.is_file():
             raise WeightsError(
-                f"Pretrained weights for {self.name!r} not found: {path}. "
+                f"Pretrained {what} for {self.name!r} not found: {path}. "
                 f"Reinstall scorezoo or put the file named in {self.directory / MANIFEST_NAME} there."
             )
         digest = sha256_file(path)
-        if digest != self.sha256:
+        if digest != sha256:
             raise WeightsError(
-                f"Pretrained weights for {self.name!r} are corrupt or were replaced: {path} has sha256 "
-                f"{digest}, the manifest expects {self.sha256}. Restore the file, or update "
+                f"Pretrained {what} for {self.name!r} are corrupt or were replaced: {path} has sha256 "
+                f"{digest}, the manifest expects {sha256}. Restore the file, or update "
                 f"{self.directory / MANIFEST_NAME} if you retrained it on purpose."
             )
         return path

@@ -47,12 +47,14 @@ def write_derived_run(model_name: str, net: tf.keras.Model, out_dir: Path, sourc
                       earlier: list[dict[str, Any]], step: str, record: dict[str, Any],
                       **changes: Any) -> Path:
     """Write ``net``'s weights, ``source``'s vocabulary and a manifest: ``source``'s fields with ``changes``
-    (e.g. a new ``config``), the ``earlier`` stages and then ``{step: record}`` as a stage of its own."""
+    (e.g. a new ``config``), the ``earlier`` stages and then ``{step: record}`` as a stage of its own (its
+    ``train_seconds``, if the step trained anything, count in the total)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     net.save_weights(str(out_dir / source.weights_file))
     if source.vocabulary_file:
         (out_dir / source.vocabulary_file).write_text("\n".join(source.vocabulary()) + "\n", encoding="utf-8")
-    stages = earlier + [{"run": paths.portable(out_dir), "train_seconds": 0.0, "images_seen": 0, step: record}]
+    stages = earlier + [{"run": paths.portable(out_dir), "train_seconds": record.get("train_seconds", 0.0),
+                         "images_seen": 0, step: record}]
     training = {step: record, "stages": stages,
                 "total_train_seconds": round(sum(s.get("train_seconds") or 0 for s in stages), 1)}
     fields = {k: v for k, v in json.loads((source.directory / MANIFEST_NAME).read_text(encoding="utf-8")).items()

@@ -1,0 +1,101 @@
+"""The sign head's labels and its accidental rule: on tokens (library) and on ids in the graph (serving) alike."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.datasets import semantic
+from zoo.models import ctc, sign_head
+
+STAFF = ("clef-G2 keySignature-DM timeSignature-4/4 note-F#4_quarter note-C5_quarter note-C#5_quarter "
+         "note-C5_quarter barline note-F4_half tie note-F4_quarter note-F4_quarter barline note-G#4_quarter "
+         "note-G#4_quarter gracenote-F#4_eighth note-F#4_half barline").split()
+
+
+def test_labels_put_a_sign_before_each_note_printed_with_one():
+    labels = sign_head.labels(STAFF)
+    assert labels[:3] == ["clef", "keySignature", "timeSignature"]
+    # F#4 and C#5 come from the key signature (no sign); C5 after C#5 needs a natural, C#5 after it a sharp
+    assert labels[3:9] == ["note", "sign-natural", "note", "sign-sharp", "note", "sign-natural"]
+    assert labels.count("sign-sharp") == 2  # C#5 again, and the first G#4 of the third bar
+    assert sign_head.label_ids(STAFF) == [sign_head.ALPHABET.index(x) for x in labels]
+
+
+def test_notes_without_a_sign_take_the_key_bar_or_tie_accidental():
+    misread = ["note-F4_quarter" if t == "note-F#4_quarter" else t for t in STAFF]  # F♯ of the key dropped
+    misread[STAFF.index("note-G#4_quarter") + 1] = "note-G4_quarter"  # sharp of the bar not carried
+    nothing_printed = np.zeros(len(STAFF))
+    assert sign_head.apply(misread, nothing_printed) == _implied_everywhere(STAFF)
+    printed = np.ones(len(STAFF))  # every note shows a sign: the reading stands
+    assert sign_head.apply(misread, printed) == misread
+    # the F4 half is printed with a natural; the notes tied from it and after it in the bar follow it
+    staff = list(STAFF)
+    evidence = np.zeros(len(staff))
+    evidence[staff.index("note-F4_half")] = 1.0
+    assert sign_head.apply(staff, evidence)[8:12] == ["note-F4_half", "tie", "note-F4_quarter", "note-F4_quarter"]
+    # a token the model cannot write stays as read
+    assert sign_head.apply(["keySignature-F#M", "note-E4_eighth"], [1, 0], vocabulary={"note-E4_eighth"}) == \
+        ["keySignature-F#M", "note-E4_eighth"]
+    assert sign_head.apply(["keySignature-F#M", "note-E4_eighth"], [1, 0]) == ["keySignature-F#M", "note-E#4_eighth"]
+
+
+def _implied_everywhere(tokens: list[str]) -> list[str]:
+    out = list(tokens)
+    for i, t in enumerate(tokens):
+        if t.startswith(("note-", "gracenote-")):
+            out[i] = semantic.with_alter(t, semantic.implied_alter(out, i))
+    return out
+
+
+def test_the_graph_rule_gives_what_the_token_rule_gives():
+    vocabulary = semantic.load_vocabulary()
+    index = {t: i for i, t in enumerate(vocabulary)}
+    rng = np.random.default_rng(0)
+    staves = []
+    for _ in range(40):  # the staff with random accidentals, some notes showing a sign
+        tokens = [semantic.with_alter(t, int(rng.integers(-1, 2))) if t.startswith("note-") and rng.random() < 0.4
+                  else t for t in STAFF]
+        tokens = [t if t in index else "note-C5_quarter" for t in tokens]
+        staves.append((tokens, rng.random(len(tokens)) * 0.02))
+    expected = [sign_head.apply(tokens, seen, vocabulary=set(vocabulary)) for tokens, seen in staves]
+    length = max(len(t) for t, _ in staves) + 2
+    ids = np.full((len(staves), length), len(vocabulary))
+    seen = np.ones((len(staves), length), np.float32)
+    for row, (tokens, evidence) in enumerate(staves):
+        ids[row, : len(tokens)] = [index[t] for t in tokens]
+        seen[row, : len(tokens)] = evidence
+    got = sign_head.GraphRule(vocabulary)(tf.constant(ids), tf.constant(seen)).numpy()
+    assert [[vocabulary[i] for i in row[: len(t)]] for row, t in zip(got, expected)] == expected
+    assert any(e != t for e, (t, _) in zip(expected, staves))
+
+
+def test_graph_greedy_decoding_finds_the_frames_the_python_decoder_finds():
+    vocabulary = semantic.load_vocabulary()
+    rule = sign_head.GraphRule(vocabulary)
+    rng = np.random.default_rng(3)
+    frames, classes = 40, len(vocabulary) + 1
+    notes = [vocabulary.index(t) for t in ("keySignature-DM", "note-F4_quarter", "note-C5_eighth", "barline")]
+    logits = np.full((2, frames, classes), -5.0, np.float32)
+    for b in range(2):
+        for t in range(frames):
+            logits[b, t, rng.choice(notes + [classes - 1] * 3)] = 5.0
+    signs = rng.normal(0, 3, (2, frames, len(sign_head.ALPHABET) + 1)).astype(np.float32)
+    lengths = np.array([frames, 25], np.int32)
+    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
+    probability = sign_head.sign_probability(tf.constant(signs)).numpy()
+    for b in range(2):
+        decoded = ctc.greedy(tf.nn.softmax(logits[b]).numpy(), int(lengths[b]))
+        tokens = sign_head.apply([vocabulary[i] for i in decoded.ids],
+                                 sign_head.evidence(probability[b], decoded.frames), vocabulary=set(vocabulary))
+        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+
+
+def test_a_spelled_model_refuses_a_sign_head():
+    import zoo
+    from zoo.models import key_spelling
+
+    model = zoo.create_model("omr-resnet-bisru", vocabulary=key_spelling.spelled_vocabulary(["note-C5_quarter"]),
+                             rnn_units=8, filters=[4, 4, 4, 4])
+    with pytest.raises(ValueError, match="sign by sign"):
+        model.add_sign_head()

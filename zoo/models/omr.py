@@ -102,6 +102,7 @@ class ScoreRecognizer(ZooModel):
         features = tf.keras.Input((None, self.features().shape[-1]), name="features")
         self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
         self.sign_threshold = threshold
+        self._writable = frozenset(self.vocabulary)  # respellings the rule may give a note
         net = self.keras_model
         self._reader = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
         if weights is not None:
@@ -150,7 +151,7 @@ class ScoreRecognizer(ZooModel):
         tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
         if sign_prob is not None:
             tokens = sign_head.apply(tokens, sign_head.evidence(sign_prob, result.frames), self.sign_threshold,
-                                     set(self.vocabulary))
+                                     self._writable)
         return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
                 "token_confidences": [round(c, 4) for c in confidences]}
 

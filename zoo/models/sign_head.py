@@ -13,7 +13,7 @@ the serving signature; tests hold them equal.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 import numpy as np
 import tensorflow as tf
@@ -70,7 +70,7 @@ def evidence(sign_prob: np.ndarray, frames: Sequence[int], window: int = WINDOW)
 
 
 def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: float = THRESHOLD,
-          vocabulary: set[str] | None = None) -> list[str]:
+          vocabulary: Set[str] | None = None) -> list[str]:
     """``tokens`` with each note that shows no sign (evidence below ``threshold``) given the accidental its key
     signature, bar or tie implies; notes whose new token is not in ``vocabulary`` stay as read."""
     out = list(tokens)
@@ -83,8 +83,9 @@ def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: floa
     return out
 
 
-_NO_ALTER = 99  # no note of the bar on this line or space yet
+_NO_ALTER = 99  # no note of the bar on this line or space yet (and: not a key signature token)
 _STEPS = "CDEFGAB"
+_PLACES = len(_STEPS) * 10  # lines and spaces: step × octave digit
 
 
 class GraphRule:
@@ -130,7 +131,7 @@ class GraphRule:
         """ids [B, L] (padded with the blank id), evidence [B, L] → ids with accidentals from context."""
         ids = tf.cast(ids, tf.int32)
         batch = tf.shape(ids)[0]
-        bar0 = tf.fill([batch, 70], _NO_ALTER)
+        bar0 = tf.fill([batch, _PLACES], _NO_ALTER)
         zeros = tf.zeros([batch], tf.int32)
         no = tf.zeros([batch], bool)
 
@@ -146,7 +147,7 @@ class GraphRule:
             candidate = tf.gather(tf.gather(self.respelled, token), tf.clip_by_value(implied + 2, 0, 4), batch_dims=1)
             new_token = tf.where(change, candidate, token)
             new_alter = tf.gather(self.alter, new_token)
-            here = tf.one_hot(place, 70, on_value=True, off_value=False) & (note & ~tied)[:, None]
+            here = tf.one_hot(place, _PLACES, on_value=True, off_value=False) & (note & ~tied)[:, None]
             bar = tf.where(here, new_alter[:, None], bar)
             bar = tf.where(tf.gather(self.barline, token)[:, None], _NO_ALTER, bar)
             key = tf.gather(self.fifths, token)

@@ -314,6 +314,17 @@ def extra_sources(extra_data: str | os.PathLike | list[str] | None, extra_share:
     return folders, shares
 
 
+def training_mix(data_dir: Path, extras: list[str], shares: list[float], vocabulary: list[str], batch_size: int,
+                 height: int, seed: int, **options: Any) -> tf.data.Dataset:
+    """Endless shuffled training batches of ``data_dir``, with ``shares`` of them drawn from the ``extras``
+    (as :func:`extra_sources` checks them); ``options`` go to :func:`make_dataset` for every source."""
+    sources = [make_dataset(Path(folder), "train", vocabulary, batch_size, height, shuffle=4096, seed=seed + i,
+                            **options).repeat() for i, folder in enumerate([data_dir, *extras])]
+    if not extras:
+        return sources[0]
+    return tf.data.Dataset.sample_from_datasets(sources, [1 - sum(shares), *shares], seed=seed)
+
+
 def _one_or_list(values: list[Any]) -> Any:
     """A manifest field as earlier manifests wrote it for one extra source (the value), a list for several."""
     return None if not values else values[0] if len(values) == 1 else values
@@ -370,15 +381,9 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     height = model.config["height"]
     learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
-    train_ds = make_dataset(data_dir, "train", vocabulary, batch_size, height, augment_probability,
-                            shuffle=4096, seed=seed, **augmentations).repeat()
     extras, shares = extra_sources(extra_data, extra_share)
-    if extras:
-        datasets = [train_ds] + [make_dataset(Path(folder), "train", vocabulary, batch_size, height,
-                                              augment_probability, shuffle=4096, seed=seed + i,
-                                              **augmentations).repeat()
-                                 for i, folder in enumerate(extras, start=1)]
-        train_ds = tf.data.Dataset.sample_from_datasets(datasets, [1 - sum(shares), *shares], seed=seed)
+    train_ds = training_mix(data_dir, extras, shares, vocabulary, batch_size, height, seed,
+                            augment_probability=augment_probability, **augmentations)
 
     train_step = make_train_step(net, optimizer)
     average = WeightAverage(ema_decay) if ema_decay else None

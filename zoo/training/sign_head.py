@@ -33,10 +33,7 @@ def training_features(model: ScoreRecognizer, data_dir: Path, extra_data: list[s
                       staves: int, seed: int) -> tuple[list[np.ndarray], list[list[int]]]:
     """Features [frames, units] and sign head labels of ``staves`` augmented training staves."""
     vocabulary, height = model.vocabulary, model.config["height"]
-    sources = [omr.make_dataset(Path(d), "train", vocabulary, 16, height, shuffle=4096, seed=seed + i, **AUGMENT)
-               .repeat() for i, d in enumerate([data_dir, *extra_data])]
-    ds = sources[0] if len(sources) == 1 else tf.data.Dataset.sample_from_datasets(
-        sources, [1.0 - sum(extra_share), *map(float, extra_share)], seed=seed)
+    ds = omr.training_mix(data_dir, extra_data, extra_share, vocabulary, 16, height, seed, **AUGMENT)
     features = tf.function(tf.keras.Model(model.keras_model.inputs, model.features()), reduce_retracing=True)
     xs: list[np.ndarray] = []
     ys: list[list[int]] = []

@@ -658,6 +658,10 @@ def test_a_trained_sign_head_ships_in_its_run_and_serving_reads_as_python(short_
     assert [[t.decode() for t in row[:n]] for row, n in zip(served["tokens"].numpy(), served["lengths"].numpy())] \
         == local
     assert (export("omr-resnet-bisru", tmp_path / "export", model=model) / "saved_model.pb").is_file()
+    (out / "manifest.json").write_text(json.dumps({**written, "sign_head": {**entry, "alphabet": ["sign-sharp"]}}))
+    with pytest.raises(WeightsError, match="sign head was trained to read .* train it again"):
+        zoo.load("omr-resnet-bisru", weights=out)
+    (out / "manifest.json").write_text(json.dumps(written))
     (out / "signs.weights.h5").write_bytes(b"not the head")
     with pytest.raises(WeightsError, match="sign head weights .* corrupt or were replaced"):
         zoo.load("omr-resnet-bisru", weights=out)

@@ -15,11 +15,27 @@ STAFF = ("clef-G2 keySignature-DM timeSignature-4/4 note-F#4_quarter note-C5_qua
 
 def test_labels_put_a_sign_before_each_note_printed_with_one():
     labels = sign_head.labels(STAFF)
-    assert labels[:3] == ["clef", "keySignature", "timeSignature"]
+    assert labels[:5] == ["clef", "keySignature", "key-sharp", "key-sharp", "timeSignature"]
+    assert sign_head.labels(["clef-G2", "keySignature-CM", "note-C5_whole"]) == ["clef", "keySignature", "note"]
     # F#4 and C#5 come from the key signature (no sign); C5 after C#5 needs a natural, C#5 after it a sharp
-    assert labels[3:9] == ["note", "sign-natural", "note", "sign-sharp", "note", "sign-natural"]
+    assert labels[5:11] == ["note", "sign-natural", "note", "sign-sharp", "note", "sign-natural"]
     assert labels.count("sign-sharp") == 2  # C#5 again, and the first G#4 of the third bar
     assert sign_head.label_ids(STAFF) == [sign_head.ALPHABET.index(x) for x in labels]
+
+
+def test_the_head_counts_the_first_key_signature_and_the_reading_takes_it():
+    assert sign_head.key_of_labels(["clef", "keySignature", "key-flat", "key-flat", "key-flat", "note",
+                                    "key-flat"]) == -3
+    assert sign_head.key_of_labels(["clef", "keySignature", "timeSignature", "key-sharp"]) == 0
+    assert sign_head.key_of_labels(["clef", "key-sharp", "note"]) is None  # no key signature read
+    assert sign_head.key_of_labels(["keySignature", "key-sharp", "key-flat"]) is None  # mixed: not a key
+    assert sign_head.key_of_labels(["keySignature"] + ["key-flat"] * 8) is None
+    read = ["clef-C1", "keySignature-AbM", "note-D5_quarter", "barline", "keySignature-CM"]
+    # E♭ major counted: the key is replaced, and D5, showing no sign, is no longer D♭5
+    assert sign_head.apply(read, [1, 1, 0, 1, 1], key=-3) == ["clef-C1", "keySignature-EbM", "note-D5_quarter",
+                                                             "barline", "keySignature-CM"]
+    assert sign_head.apply(read, [1, 1, 0, 1, 1]) == read[:2] + ["note-Db5_quarter"] + read[3:]
+    assert sign_head.apply(read, [1] * 5, key=-3, vocabulary=set(read)) == read  # E♭ major not writable
 
 
 def test_notes_without_a_sign_take_the_key_bar_or_tie_accidental():
@@ -70,25 +86,37 @@ def test_the_graph_rule_gives_what_the_token_rule_gives():
     assert any(e != t for e, (t, _) in zip(expected, staves))
 
 
-def test_graph_greedy_decoding_finds_the_frames_the_python_decoder_finds():
+def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_finds():
     vocabulary = semantic.load_vocabulary()
     rule = sign_head.GraphRule(vocabulary)
+    key_classes = {i: k for i, t in enumerate(vocabulary) if (k := semantic.key_signature_fifths(t)) is not None}
     rng = np.random.default_rng(3)
-    frames, classes = 40, len(vocabulary) + 1
+    frames, classes, staves = 40, len(vocabulary) + 1, 3
     notes = [vocabulary.index(t) for t in ("keySignature-DM", "note-F4_quarter", "note-C5_eighth", "barline")]
-    logits = np.full((2, frames, classes), -5.0, np.float32)
-    for b in range(2):
+    logits = np.full((staves, frames, classes), -5.0, np.float32)
+    for b in range(staves):
         for t in range(frames):
             logits[b, t, rng.choice(notes + [classes - 1] * 3)] = 5.0
-    signs = rng.normal(0, 3, (2, frames, len(sign_head.ALPHABET) + 1)).astype(np.float32)
-    lengths = np.array([frames, 25], np.int32)
+    logits[:, 0] = -5.0
+    logits[:, 0, notes[0]] = 5.0  # all open with D major, sure of it but for staff 0, which doubts it for E♭ major
+    logits[0, 0, [notes[0], vocabulary.index("keySignature-EbM")]] = [2.0, 1.8]
+    signs = rng.normal(0, 3, (staves, frames, len(sign_head.ALPHABET) + 1)).astype(np.float32)
+    blank = len(sign_head.ALPHABET)
+    head = [sign_head.ALPHABET.index(x) for x in ("keySignature", "key-flat", "key-flat", "key-flat", "note")]
+    for t, label in enumerate(np.stack([head, [blank] * len(head)], 1).ravel()):  # staves 0, 1: three flats
+        signs[:2, t, label] += 20
+    lengths = np.array([frames, frames, 25], np.int32)
     got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
-    probability = sign_head.sign_probability(tf.constant(signs)).numpy()
-    for b in range(2):
-        decoded = ctc.greedy(tf.nn.softmax(logits[b]).numpy(), int(lengths[b]))
-        tokens = sign_head.apply([vocabulary[i] for i in decoded.ids],
-                                 sign_head.evidence(probability[b], decoded.frames), vocabulary=set(vocabulary))
+    for b in range(staves):
+        probs = tf.nn.softmax(logits[b]).numpy()
+        decoded = ctc.greedy(probs, int(lengths[b]))
+        tokens = sign_head.read(decoded, vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), int(lengths[b]),
+                                key_classes, writable=set(vocabulary))
         assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+        assert tokens[0] == ("keySignature-EbM" if b == 0 else "keySignature-DM")
+    empty = rule.greedy(tf.fill([1, 6, classes], -5.0) + tf.one_hot([classes - 1], classes) * 10,
+                        tf.constant(signs[:1, :6]), tf.constant([6]))
+    assert empty.shape == (1, 0)
 
 
 def test_a_spelled_model_refuses_a_sign_head():

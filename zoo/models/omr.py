@@ -103,6 +103,8 @@ class ScoreRecognizer(ZooModel):
         self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
         self.sign_threshold = threshold
         self._writable = frozenset(self.vocabulary)  # respellings the rule may give a note
+        self._key_classes = {i: k for i, token in enumerate(self.vocabulary)
+                             if (k := semantic.key_signature_fifths(token)) is not None}
         net = self.keras_model
         self._reader = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
         if weights is not None:
@@ -120,9 +122,12 @@ class ScoreRecognizer(ZooModel):
             raise ImageInputError(plain_message(exc)) from None
 
     def load_manifest_extras(self, manifest: Manifest) -> None:
-        """A manifest's ``sign_head`` entry: {file, sha256, threshold}."""
+        """A manifest's ``sign_head`` entry: {file, sha256, threshold, alphabet}."""
         entry = manifest.extra.get("sign_head")
         if entry is not None:
+            if entry.get("alphabet") != list(sign_head.ALPHABET):
+                raise WeightsError(f"{self.name!r}: the sign head was trained to read {entry.get('alphabet')}, this "
+                                   f"version reads {list(sign_head.ALPHABET)}; train it again (scorezoo train-signs)")
             path = manifest.verified_file(entry["file"], entry["sha256"], "sign head weights")
             self.add_sign_head(path, float(entry.get("threshold", sign_head.THRESHOLD)))
 
@@ -135,7 +140,7 @@ class ScoreRecognizer(ZooModel):
 
     def probabilities(self, staves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Softmax over tokens+blank for a batch of normalized staves, each one's frame count, and (with a sign
-        head) each frame's probability of showing an accidental sign."""
+        head) its softmax over :data:`sign_head.ALPHABET` + blank."""
         widths = np.array([s.shape[1] for s in staves], np.int32)
         batch = np.zeros((len(staves), staves[0].shape[0], widths.max(), 1), np.float32)
         for i, s in enumerate(staves):
@@ -143,15 +148,15 @@ class ScoreRecognizer(ZooModel):
         outputs = self.reader()({"image": batch, "width": widths}, training=False)
         logits, signs = outputs if self.signs is not None else (outputs, None)
         return (tf.nn.softmax(logits).numpy(), output_lengths(widths).numpy(),
-                None if signs is None else sign_head.sign_probability(signs).numpy())
+                None if signs is None else tf.nn.softmax(signs).numpy())
 
-    def decode(self, probs: np.ndarray, length: int, beam: int = 0, sign_prob: np.ndarray | None = None
+    def decode(self, probs: np.ndarray, length: int, beam: int = 0, head_probs: np.ndarray | None = None
                ) -> dict[str, Any]:
         result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
         tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
-        if sign_prob is not None:
-            tokens = sign_head.apply(tokens, sign_head.evidence(sign_prob, result.frames), self.sign_threshold,
-                                     self._writable)
+        if head_probs is not None:
+            tokens = sign_head.read(result, self.vocabulary, probs, head_probs, length, self._key_classes,
+                                    self.sign_threshold, self._writable)
         return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
                 "token_confidences": [round(c, 4) for c in confidences]}
 

@@ -8,26 +8,45 @@ linear layer on them (this head), trained with CTC on each staff's printed signs
 (:func:`labels`), finds the signs. The reading then keeps a note's accidental only where it agrees with the
 context (:func:`zoo.datasets.semantic.implied_alter`) or the head sees a sign printed just before the note.
 
-:func:`apply` is the rule on tokens (library decoding); :class:`GraphRule` is the same rule on token ids inside
-the serving signature; tests hold them equal.
+The head also reads a key signature sign by sign. The token output has to tell E♭ from A♭ major as two whole
+classes, and in a clef it has seen little it may not (the PrIMuS fixture's E♭ major in the C1 clef, read as A♭
+major). Where it doubts the key it read and its second choice is the key the head counts, the head's key is
+taken (:data:`KEY_DOUBT`). The key comes first, since the notes take their accidentals from it.
+
+:func:`read` and :func:`apply` are the rule on tokens (library decoding); :class:`GraphRule` is the same rule on
+token ids inside the serving signature; tests hold them equal.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
+from itertools import takewhile
 
 import numpy as np
 import tensorflow as tf
 
 from zoo.datasets.accidentals import key_alter
-from zoo.datasets.semantic import accidental_source, implied_alter, key_signature_fifths, note_pitch, with_alter
+from zoo.datasets.semantic import (
+    accidental_source,
+    implied_alter,
+    key_signature_fifths,
+    key_signature_token,
+    note_pitch,
+    with_alter,
+)
+from zoo.models import ctc
 
 SIGNS = ("sign-sharp", "sign-flat", "sign-natural", "sign-double-sharp", "sign-double-flat")
 KINDS = ("note", "rest", "clef", "keySignature", "timeSignature", "barline", "tie", "other")
-ALPHABET = SIGNS + KINDS  # the head's classes; the CTC blank is one more, last
+KEY_SIGNS = ("key-sharp", "key-flat")  # the signs of a key signature, one label each, after its kind
+ALPHABET = SIGNS + KINDS + KEY_SIGNS  # the head's classes; the CTC blank is one more, last
 _SIGN_OF_ALTER = {1: "sign-sharp", -1: "sign-flat", 0: "sign-natural", 2: "sign-double-sharp", -2: "sign-double-flat"}
 WINDOW = 4  # output frames (16 image columns) before a note's first frame where its sign is looked for
 THRESHOLD = 0.01  # below this much sign probability there, a note shows no sign (tuned on validation staves)
 LAYER_NAME = "signs"
+# The head's count of key signs is not as sure as the token output's key (on validation staves it miscounts more
+# often), so it only settles a key the token output doubts: one it gives less than this probability, where its
+# second choice is the key the head counts (tuned on the staff-keys supplements' validation staves, session 25).
+KEY_DOUBT = 0.6
 
 
 def _kind(token: str) -> str:
@@ -48,6 +67,8 @@ def labels(tokens: Sequence[str]) -> list[str]:
         if pitch is not None and accidental_source(tokens, i) == "on the note":
             out.append(_SIGN_OF_ALTER[pitch[2]])
         out.append(_kind(token))
+        if fifths := key_signature_fifths(token):
+            out += [KEY_SIGNS[fifths < 0]] * abs(fifths)
     return out
 
 
@@ -69,11 +90,49 @@ def evidence(sign_prob: np.ndarray, frames: Sequence[int], window: int = WINDOW)
     return [float(sign_prob[max(0, f - window): f + 1].max()) for f in frames]
 
 
+def key_of_labels(labels: Sequence[str]) -> int | None:
+    """Sharps (> 0) or flats (< 0) of the first key signature in the head's reading: the run of key signs after
+    its first ``keySignature``; None if it reads no key signature, or one of sharps and flats mixed."""
+    if "keySignature" not in labels:
+        return None
+    run = list(takewhile(lambda label: label in KEY_SIGNS, labels[labels.index("keySignature") + 1:]))
+    sharps, flats = run.count("key-sharp"), run.count("key-flat")
+    return None if (sharps and flats) or len(run) > 7 else sharps - flats
+
+
+def second_key(ids: Sequence[int], frames: Sequence[int], probs: np.ndarray, key_classes: Mapping[int, int]
+               ) -> int | None:
+    """The token output's second choice of key (fifths) at the first key signature it read (class ids whose
+    fifths ``key_classes`` gives), if it gave the key it read less than ``KEY_DOUBT`` there; else None."""
+    first = next((k for k, i in enumerate(ids) if i in key_classes), None)
+    if first is None or probs[frames[first], ids[first]] >= KEY_DOUBT:
+        return None
+    row = probs[frames[first]]
+    return key_classes[max((c for c in key_classes if c != ids[first]), key=row.__getitem__)]
+
+
+def read(decoded: ctc.Decoded, vocabulary: Sequence[str], probs: np.ndarray, head_probs: np.ndarray, length: int,
+         key_classes: Mapping[int, int], threshold: float = THRESHOLD, writable: Set[str] | None = None
+         ) -> list[str]:
+    """The token output's reading (``decoded`` from its softmax ``probs``) corrected by the head's softmax
+    [frames, classes]: a doubted key signature settled by the head's count, then accidentals from context
+    where the head sees no sign."""
+    key = key_of_labels([ALPHABET[i] for i in ctc.greedy(head_probs, length).ids])
+    if key is not None and key != second_key(decoded.ids, decoded.frames, probs, key_classes):
+        key = None
+    sign_prob = head_probs[:length, : len(SIGNS)].sum(-1)
+    return apply([vocabulary[i] for i in decoded.ids], evidence(sign_prob, decoded.frames), threshold, writable, key)
+
+
 def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: float = THRESHOLD,
-          vocabulary: Set[str] | None = None) -> list[str]:
-    """``tokens`` with each note that shows no sign (evidence below ``threshold``) given the accidental its key
-    signature, bar or tie implies; notes whose new token is not in ``vocabulary`` stay as read."""
+          vocabulary: Set[str] | None = None, key: int | None = None) -> list[str]:
+    """``tokens`` with the first key signature made ``key`` (if given), then each note that shows no sign
+    (evidence below ``threshold``) given the accidental its key signature, bar or tie implies; tokens whose
+    new form is not in ``vocabulary`` stay as read."""
     out = list(tokens)
+    keys = [i for i, token in enumerate(out) if key_signature_fifths(token) is not None]
+    if key is not None and keys and (vocabulary is None or key_signature_token(key) in vocabulary):
+        out[keys[0]] = key_signature_token(key)
     for i, (token, seen) in enumerate(zip(tokens, sign_evidence)):
         if seen >= threshold or note_pitch(token) is None:
             continue
@@ -111,25 +170,80 @@ class GraphRule:
         self.barline = tf.constant([token == "barline" for token in vocabulary] + [False])
         self.tie = tf.constant([token == "tie" for token in vocabulary] + [False])
         self.key_alter = tf.constant([[int(key_alter(k, s)) for s in _STEPS] for k in range(-7, 8)], tf.int32)
+        self.key_token = tf.constant([index.get(key_signature_token(k), -1) for k in range(-7, 8)], tf.int32)
         self.threshold = threshold
 
-    def greedy(self, logits: tf.Tensor, sign_logits: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
-        """Best-path CTC decoding [B, T, V+1] → ids [B, L] padded with the blank, as ``tf.nn.ctc_greedy_decoder``
-        gives them, then the rule with each note's sign evidence (:func:`evidence`)."""
+    @staticmethod
+    def _best_path(logits: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.RaggedTensor]:
+        """Greedy CTC: ids [B, L] padded with the blank, and each one's first frame."""
         blank = tf.shape(logits)[-1] - 1
         best = tf.argmax(logits, -1, output_type=tf.int32)
         previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=blank)
         starts = (best != blank) & (best != previous) & tf.sequence_mask(lengths, tf.shape(best)[1])
         ids = tf.ragged.boolean_mask(best, starts).to_tensor(default_value=blank)
-        frames = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(tf.shape(best)[1]), tf.shape(best)), starts)
+        return ids, tf.ragged.boolean_mask(tf.broadcast_to(tf.range(tf.shape(best)[1]), tf.shape(best)), starts)
+
+    @staticmethod
+    def head_key(sign_logits: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        """:func:`key_of_labels` of the head's greedy reading, per staff; ``_NO_ALTER`` for None."""
+        labels, _ = GraphRule._best_path(sign_logits, lengths)
+        labels = tf.pad(labels, [[0, 0], [0, 1]], constant_values=len(ALPHABET))  # argmax needs a column
+        position = tf.range(tf.shape(labels)[1])[None, :]
+        is_kind = labels == ALPHABET.index("keySignature")
+        first = tf.argmax(tf.cast(is_kind, tf.int32), 1, output_type=tf.int32)[:, None]
+        sharp, flat = labels == ALPHABET.index("key-sharp"), labels == ALPHABET.index("key-flat")
+        ends = (position > first) & ~(sharp | flat)
+        end = tf.where(tf.reduce_any(ends, 1), tf.argmax(tf.cast(ends, tf.int32), 1, output_type=tf.int32),
+                       tf.shape(labels)[1])[:, None]
+        run = (position > first) & (position < end)
+        sharps, flats = (tf.reduce_sum(tf.cast(run & x, tf.int32), 1) for x in (sharp, flat))
+        valid = tf.reduce_any(is_kind, 1) & ((sharps == 0) | (flats == 0)) & (sharps + flats <= 7)
+        return tf.where(valid, sharps - flats, _NO_ALTER)
+
+    def greedy(self, logits: tf.Tensor, sign_logits: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        """Best-path CTC decoding [B, T, V+1] → ids [B, L] padded with the blank, as ``tf.nn.ctc_greedy_decoder``
+        gives them, then the rule with the head's key and each note's sign evidence (:func:`read`)."""
+        ids, frames = self._best_path(logits, lengths)
+        frames = frames.to_tensor(default_value=0)
         near = tf.nn.max_pool1d(tf.pad(sign_probability(sign_logits), [[0, 0], [WINDOW, 0]])[..., None],
                                 WINDOW + 1, 1, "VALID")[..., 0]  # frame t: the most over frames t - WINDOW..t
-        seen = tf.gather(near, frames.to_tensor(default_value=0), batch_dims=1)
-        return self(ids, tf.where(ids == blank, 1.0, seen))
+        seen = tf.gather(near, frames, batch_dims=1)
+        blank = tf.shape(logits)[-1] - 1
+        counted = self.head_key(sign_logits, lengths)
+        key = tf.where(counted == self.second_key(ids, frames, tf.nn.softmax(logits)), counted, _NO_ALTER)
+        return self(ids, tf.where(ids == blank, 1.0, seen), key)
 
-    def __call__(self, ids: tf.Tensor, sign_evidence: tf.Tensor) -> tf.Tensor:
-        """ids [B, L] (padded with the blank id), evidence [B, L] → ids with accidentals from context."""
+    def second_key(self, ids: tf.Tensor, frames: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        """:func:`second_key` per staff (``_NO_ALTER`` for None), from ids and frames [B, L], probs [B, T, V+1]."""
+        ids, frames = (tf.pad(x, [[0, 0], [0, 1]], constant_values=v) for x, v in ((ids, tf.shape(probs)[2] - 1),
+                                                                                   (frames, 0)))  # a column
+        first, has_key = self._first_key(ids)
+        read = tf.gather(ids, first, batch_dims=1)
+        row = tf.gather(probs, tf.gather(frames, first, batch_dims=1), batch_dims=1)  # [B, V+1]
+        doubt = has_key & (tf.gather(row, read, batch_dims=1) < KEY_DOUBT)
+        others = (self.fifths != _NO_ALTER)[None, :] & (tf.range(tf.shape(row)[1])[None, :] != read[:, None])
+        second = tf.argmax(tf.where(others, row, -1.0), 1, output_type=tf.int32)
+        return tf.where(doubt, tf.gather(self.fifths, second), _NO_ALTER)
+
+    def _first_key(self, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per row of ids [B, L > 0]: where its first key signature is (0 if none), and whether it has one."""
+        is_key = tf.gather(self.fifths, ids) != _NO_ALTER
+        return tf.argmax(tf.cast(is_key, tf.int32), 1, output_type=tf.int32), tf.reduce_any(is_key, 1)
+
+    def _with_key(self, ids: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+        """The first key signature in each row of ``ids`` made ``key`` (where not ``_NO_ALTER`` and writable)."""
+        first, has_key = self._first_key(ids)
+        new = tf.gather(self.key_token, tf.clip_by_value(key, -7, 7) + 7)
+        change = (key != _NO_ALTER) & has_key & (new >= 0)
+        here = tf.one_hot(first, tf.shape(ids)[1], on_value=True, off_value=False) & change[:, None]
+        return tf.where(here, new[:, None], ids)
+
+    def __call__(self, ids: tf.Tensor, sign_evidence: tf.Tensor, key: tf.Tensor | None = None) -> tf.Tensor:
+        """ids [B, L] (padded with the blank id), evidence [B, L], the head's key [B] (``_NO_ALTER``: none) →
+        ids with that key and accidentals from context."""
         ids = tf.cast(ids, tf.int32)
+        if key is not None:
+            ids = tf.cond(tf.shape(ids)[1] > 0, lambda: self._with_key(ids, key), lambda: ids)
         batch = tf.shape(ids)[0]
         bar0 = tf.fill([batch, _PLACES], _NO_ALTER)
         zeros = tf.zeros([batch], tf.int32)

@@ -60,7 +60,8 @@ def _kind(token: str) -> str:
 
 def labels(tokens: Sequence[str]) -> list[str]:
     """What a staff prints, in reading order: a sign before each note whose accidental is printed on it
-    (:func:`zoo.datasets.semantic.accidental_source`), and each token's kind."""
+    (:func:`zoo.datasets.semantic.accidental_source`), each token's kind, and after a key signature's kind one
+    key sign per sharp or flat it prints."""
     out: list[str] = []
     for i, token in enumerate(tokens):
         pitch = note_pitch(token)

@@ -89,7 +89,7 @@ def test_the_graph_rule_gives_what_the_token_rule_gives():
 def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_finds():
     vocabulary = semantic.load_vocabulary()
     rule = sign_head.GraphRule(vocabulary)
-    key_classes = {i: k for i, t in enumerate(vocabulary) if (k := semantic.key_signature_fifths(t)) is not None}
+    key_classes = sign_head.key_classes(vocabulary)
     rng = np.random.default_rng(3)
     frames, classes, staves = 40, len(vocabulary) + 1, 3
     notes = [vocabulary.index(t) for t in ("keySignature-DM", "note-F4_quarter", "note-C5_eighth", "barline")]

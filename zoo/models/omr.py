@@ -103,8 +103,7 @@ class ScoreRecognizer(ZooModel):
         self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
         self.sign_threshold = threshold
         self._writable = frozenset(self.vocabulary)  # respellings the rule may give a note
-        self._key_classes = {i: k for i, token in enumerate(self.vocabulary)
-                             if (k := semantic.key_signature_fifths(token)) is not None}
+        self._key_classes = sign_head.key_classes(self.vocabulary)
         net = self.keras_model
         self._reader = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
         if weights is not None:

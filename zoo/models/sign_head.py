@@ -101,6 +101,11 @@ def key_of_labels(labels: Sequence[str]) -> int | None:
     return None if (sharps and flats) or len(run) > 7 else sharps - flats
 
 
+def key_classes(vocabulary: Sequence[str]) -> dict[int, int]:
+    """Class id → fifths, for the vocabulary's key signature tokens (what :func:`second_key` looks among)."""
+    return {i: k for i, token in enumerate(vocabulary) if (k := key_signature_fifths(token)) is not None}
+
+
 def second_key(ids: Sequence[int], frames: Sequence[int], probs: np.ndarray, key_classes: Mapping[int, int]
                ) -> int | None:
     """The token output's second choice of key (fifths) at the first key signature it read (class ids whose

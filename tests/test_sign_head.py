@@ -16,18 +16,25 @@ STAFF = ("clef-G2 keySignature-DM timeSignature-4/4 note-F#4_quarter note-C5_qua
 def test_labels_put_a_sign_before_each_note_printed_with_one():
     labels = sign_head.labels(STAFF)
     assert labels[:5] == ["clef", "keySignature", "key-sharp", "key-sharp", "timeSignature"]
-    assert sign_head.labels(["clef-G2", "keySignature-CM", "note-C5_whole"]) == ["clef", "keySignature", "note"]
+    assert sign_head.labels(["clef-G2", "keySignature-CM", "note-C5_whole"]) == ["clef", "keySignature", "note@5"]
     # F#4 and C#5 come from the key signature (no sign); C5 after C#5 needs a natural, C#5 after it a sharp
-    assert labels[5:11] == ["note", "sign-natural", "note", "sign-sharp", "note", "sign-natural"]
+    assert labels[5:11] == ["note@1", "sign-natural", "note@5", "sign-sharp", "note@5", "sign-natural"]
     assert labels.count("sign-sharp") == 2  # C#5 again, and the first G#4 of the third bar
     assert sign_head.label_ids(STAFF) == [sign_head.ALPHABET.index(x) for x in labels]
 
 
+def test_notes_are_labelled_by_their_staff_step_in_the_clef_in_force():
+    # C4: a ledger line below the treble staff, the bottom line in the soprano clef, far above the bass staff
+    assert sign_head.labels(["note-C4_quarter", "clef-C1", "note-C4_quarter", "clef-F4", "gracenote-C#4_eighth",
+                             "note-C7_whole"]) == ["note@-2", "clef", "note@0", "clef", "sign-sharp", "note@10",
+                                                   f"note@{sign_head.HIGHEST_STEP}"]
+
+
 def test_the_head_counts_the_first_key_signature_and_the_reading_takes_it():
-    assert sign_head.key_of_labels(["clef", "keySignature", "key-flat", "key-flat", "key-flat", "note",
+    assert sign_head.key_of_labels(["clef", "keySignature", "key-flat", "key-flat", "key-flat", "note@1",
                                     "key-flat"]) == -3
     assert sign_head.key_of_labels(["clef", "keySignature", "timeSignature", "key-sharp"]) == 0
-    assert sign_head.key_of_labels(["clef", "key-sharp", "note"]) is None  # no key signature read
+    assert sign_head.key_of_labels(["clef", "key-sharp", "note@1"]) is None  # no key signature read
     assert sign_head.key_of_labels(["keySignature", "key-sharp", "key-flat"]) is None  # mixed: not a key
     assert sign_head.key_of_labels(["keySignature"] + ["key-flat"] * 8) is None
     read = ["clef-C1", "keySignature-AbM", "note-D5_quarter", "barline", "keySignature-CM"]
@@ -102,7 +109,7 @@ def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_find
     logits[0, 0, [notes[0], vocabulary.index("keySignature-EbM")]] = [2.0, 1.8]
     signs = rng.normal(0, 3, (staves, frames, len(sign_head.ALPHABET) + 1)).astype(np.float32)
     blank = len(sign_head.ALPHABET)
-    head = [sign_head.ALPHABET.index(x) for x in ("keySignature", "key-flat", "key-flat", "key-flat", "note")]
+    head = [sign_head.ALPHABET.index(x) for x in ("keySignature", "key-flat", "key-flat", "key-flat", "note@1")]
     for t, label in enumerate(np.stack([head, [blank] * len(head)], 1).ravel()):  # staves 0, 1: three flats
         signs[:2, t, label] += 20
     lengths = np.array([frames, frames, 25], np.int32)
@@ -117,6 +124,38 @@ def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_find
     empty = rule.greedy(tf.fill([1, 6, classes], -5.0) + tf.one_hot([classes - 1], classes) * 10,
                         tf.constant(signs[:1, :6]), tf.constant([6]))
     assert empty.shape == (1, 0)
+
+
+def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_and_in_the_graph():
+    vocabulary = semantic.load_vocabulary()
+    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    # (clef, logits of the read note and its next choices, head's logits for steps at the note's frame, reading)
+    cases = [("clef-C1", {"note-A4_eighth": 2.0, "note-F4_eighth": 1.5, "note-C5_eighth": 1.0}, {"note@7": 20},
+              "note-C5_eighth"),  # doubted; C5 is on the head's step 7 in the soprano clef
+             ("clef-G2", {"note-A4_eighth": 2.0, "note-E5_eighth": 1.5, "note-C5_eighth": 1.0}, {"note@7": 20},
+              "note-E5_eighth"),  # the same step in the treble clef is E5
+             ("clef-C1", {"note-A4_eighth": 8.0, "note-C5_eighth": 1.0}, {"note@7": 20}, "note-A4_eighth"),  # sure
+             ("clef-C1", {"note-A4_eighth": 2.0, "note-C5_eighth": 1.0}, {"note@7": 5, "note@3": 5},
+              "note-A4_eighth"),  # the head doubts too
+             ("clef-C1", {"note-A4_eighth": 2.0, "note-C5_quarter": 1.5}, {"note@7": 20}, "note-A4_eighth")]  # value
+    logits = np.full((len(cases), 6, classes), -5.0, np.float32)
+    signs = np.zeros((len(cases), 6, len(sign_head.ALPHABET) + 1), np.float32)
+    signs[:, :, -1] = 10.0  # the head reads blanks but at the note
+    logits[:, [1, 3, 4, 5], -1] = 10.0
+    for b, (clef, read, steps, _) in enumerate(cases):
+        logits[b, 0, vocabulary.index(clef)] = 10.0
+        for token, value in read.items():
+            logits[b, 2, vocabulary.index(token)] = value
+        for label, value in steps.items():
+            signs[b, 2, sign_head.ALPHABET.index(label)] = value
+    lengths = np.full(len(cases), 6, np.int32)
+    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
+    for b, (clef, *_, expected) in enumerate(cases):
+        probs = tf.nn.softmax(logits[b]).numpy()
+        tokens = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
+                                sign_head.key_classes(vocabulary), writable=set(vocabulary))
+        assert tokens == [clef, expected]
+        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
 
 
 def test_a_spelled_model_refuses_a_sign_head():

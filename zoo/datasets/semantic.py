@@ -203,6 +203,35 @@ def note_pitch(token: str) -> tuple[str, int, int] | None:
     return None if match is None else (match["step"], int(match["octave"]), _place_and_alter(match)[1])
 
 
+def note_value(token: str) -> str | None:
+    """A note token without its pitch (``note-C#5_quarter.`` → ``note_quarter.``): what two readings of one note
+    head on different lines or spaces share; None for any other token."""
+    match = _NOTE_RE.fullmatch(token)
+    return None if match is None else match["kind"] + token[match.end("octave"):]
+
+
+def clef_lowest_line(token: str) -> int | None:
+    """The diatonic note number (music21's: C4 = 29) a clef token puts on the staff's bottom line; None for any
+    other token or a clef music21 has no class for."""
+    match = _CLEF_RE.fullmatch(token)
+    if match is None:
+        return None
+    try:
+        return _clef_of(match, token).lowestLine
+    except EncodingError:
+        return None
+
+
+def staff_step(token: str, lowest_line: int) -> int | None:
+    """Where a note token is printed: diatonic steps above the bottom line of a staff whose clef puts
+    ``lowest_line`` there (0 the bottom line, 1 the space above it, 8 the top line, below 0 under the staff);
+    None for any other token."""
+    match = _NOTE_RE.fullmatch(token)
+    if match is None:
+        return None
+    return int(match["octave"]) * 7 + "CDEFGAB".index(match["step"]) + 1 - lowest_line
+
+
 def with_alter(token: str, alter: int) -> str:
     """A note token with its accidental replaced so that it sounds ``alter`` semitones from its step."""
     match = _NOTE_RE.fullmatch(token)

@@ -13,6 +13,13 @@ classes, and in a clef it has seen little it may not (the PrIMuS fixture's E♭ 
 major). Where it doubts the key it read and its second choice is the key the head counts, the head's key is
 taken (:data:`KEY_DOUBT`). The key comes first, since the notes take their accidentals from it.
 
+And it reads each note as the line or space it is printed on (:data:`NOTE_STEPS`, counted from the bottom line, so
+one class serves every clef and duration). A note of the token output is one of ~1,660 pitch-and-duration
+classes, many of them rare; the head's few place classes each see thousands of notes. Where the token output
+doubts a note (:data:`PLACE_DOUBT`), the head is sure of its place (:data:`PLACE_SURE`) and one of the output's
+next choices is the same note value on that place, that one is taken (:func:`placed`). Notes read on the wrong
+line or space were a third of the errors left on the staff validation staves (session 26, BENCHMARKS.md).
+
 :func:`read` and :func:`apply` are the rule on tokens (library decoding); :class:`GraphRule` is the same rule on
 token ids inside the serving signature; tests hold them equal.
 """
@@ -27,18 +34,25 @@ import tensorflow as tf
 from zoo.datasets.accidentals import key_alter
 from zoo.datasets.semantic import (
     accidental_source,
+    clef_lowest_line,
     implied_alter,
     key_signature_fifths,
     key_signature_token,
     note_pitch,
+    note_value,
+    staff_step,
     with_alter,
 )
 from zoo.models import ctc
 
 SIGNS = ("sign-sharp", "sign-flat", "sign-natural", "sign-double-sharp", "sign-double-flat")
-KINDS = ("note", "rest", "clef", "keySignature", "timeSignature", "barline", "tie", "other")
+KINDS = ("rest", "clef", "keySignature", "timeSignature", "barline", "tie", "other")
 KEY_SIGNS = ("key-sharp", "key-flat")  # the signs of a key signature, one label each, after its kind
-ALPHABET = SIGNS + KINDS + KEY_SIGNS  # the head's classes; the CTC blank is one more, last
+LOWEST_STEP, HIGHEST_STEP = -12, 20  # notes further from the staff are labelled as these
+NOTE_STEPS = tuple(f"note@{step}" for step in range(LOWEST_STEP, HIGHEST_STEP + 1))  # a note on step 0: the bottom line
+ALPHABET = SIGNS + KINDS + KEY_SIGNS + NOTE_STEPS  # the head's classes; the CTC blank is one more, last
+_FIRST_STEP = ALPHABET.index(NOTE_STEPS[0])
+TREBLE = clef_lowest_line("clef-G2")  # the bottom line of a staff read before any clef
 _SIGN_OF_ALTER = {1: "sign-sharp", -1: "sign-flat", 0: "sign-natural", 2: "sign-double-sharp", -2: "sign-double-flat"}
 WINDOW = 4  # output frames (16 image columns) before a note's first frame where its sign is looked for
 THRESHOLD = 0.01  # below this much sign probability there, a note shows no sign (tuned on validation staves)
@@ -47,27 +61,39 @@ LAYER_NAME = "signs"
 # often), so it only settles a key the token output doubts: one it gives less than this probability, where its
 # second choice is the key the head counts (tuned on the staff-keys supplements' validation staves, session 25).
 KEY_DOUBT = 0.6
+# A note the token output gives less than PLACE_DOUBT is moved to the staff step the head gives at least
+# PLACE_SURE (the most over its first frame and PLACE_WINDOW frames either side), if one of the output's
+# PLACE_CHOICES most probable classes there is the same note value on that step (tuned on the fixed 1,200 staff
+# validation staves and their distorted copies, session 26).
+PLACE_DOUBT, PLACE_SURE, PLACE_WINDOW, PLACE_CHOICES = 0.9, 0.8, 1, 8
 
 
 def _kind(token: str) -> str:
-    if token.startswith(("note-", "gracenote-")):
-        return "note"
     if token.startswith(("rest-", "multirest-")):
         return "rest"
     prefix = token.split("-", 1)[0]
     return prefix if prefix in KINDS else "other"
 
 
+def step_label(step: int) -> str:
+    return NOTE_STEPS[min(max(step, LOWEST_STEP), HIGHEST_STEP) - LOWEST_STEP]
+
+
 def labels(tokens: Sequence[str]) -> list[str]:
     """What a staff prints, in reading order: a sign before each note whose accidental is printed on it
-    (:func:`zoo.datasets.semantic.accidental_source`), each token's kind, and after a key signature's kind one
-    key sign per sharp or flat it prints."""
+    (:func:`zoo.datasets.semantic.accidental_source`), each note's staff step and each other token's kind, and
+    after a key signature's kind one key sign per sharp or flat it prints."""
     out: list[str] = []
+    lowest = TREBLE
     for i, token in enumerate(tokens):
+        lowest = clef_lowest_line(token) or lowest
         pitch = note_pitch(token)
-        if pitch is not None and accidental_source(tokens, i) == "on the note":
-            out.append(_SIGN_OF_ALTER[pitch[2]])
-        out.append(_kind(token))
+        if pitch is not None:
+            if accidental_source(tokens, i) == "on the note":
+                out.append(_SIGN_OF_ALTER[pitch[2]])
+            out.append(step_label(staff_step(token, lowest)))
+        else:
+            out.append(_kind(token))
         if fifths := key_signature_fifths(token):
             out += [KEY_SIGNS[fifths < 0]] * abs(fifths)
     return out
@@ -117,17 +143,42 @@ def second_key(ids: Sequence[int], frames: Sequence[int], probs: np.ndarray, key
     return key_classes[max((c for c in key_classes if c != ids[first]), key=row.__getitem__)]
 
 
+def head_steps(head_probs: np.ndarray, frames: Sequence[int], length: int) -> list[int | None]:
+    """For tokens starting at ``frames``: the staff step the head reads there, if it is sure of it."""
+    steps = head_probs[:length, _FIRST_STEP:_FIRST_STEP + len(NOTE_STEPS)]
+    near = [steps[max(0, f - PLACE_WINDOW): f + PLACE_WINDOW + 1].max(0) for f in frames]
+    return [LOWEST_STEP + int(p.argmax()) if p.max() >= PLACE_SURE else None for p in near]
+
+
+def placed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], probs: np.ndarray,
+           head_probs: np.ndarray, length: int) -> list[int]:
+    """``ids`` with each note the token output doubts (below :data:`PLACE_DOUBT` at its first frame) moved to
+    the staff step the head is sure of there, where one of the output's :data:`PLACE_CHOICES` most probable
+    classes at that frame is the same note value on that step (the most probable such one)."""
+    out, lowest = list(ids), TREBLE
+    for j, (token_id, frame, seen) in enumerate(zip(ids, frames, head_steps(head_probs, frames, length))):
+        token = vocabulary[token_id]
+        lowest = clef_lowest_line(token) or lowest
+        if seen is None or note_pitch(token) is None or probs[frame, token_id] >= PLACE_DOUBT:
+            continue
+        choices = np.argsort(-probs[frame], kind="stable")[:PLACE_CHOICES]  # the read note is the first
+        out[j] = next((int(c) for c in choices if c < len(vocabulary) and note_value(vocabulary[c]) == note_value(token)
+                       and step_label(staff_step(vocabulary[c], lowest)) == step_label(seen)), token_id)
+    return out
+
+
 def read(decoded: ctc.Decoded, vocabulary: Sequence[str], probs: np.ndarray, head_probs: np.ndarray, length: int,
          key_classes: Mapping[int, int], threshold: float = THRESHOLD, writable: Set[str] | None = None
          ) -> list[str]:
     """The token output's reading (``decoded`` from its softmax ``probs``) corrected by the head's softmax
-    [frames, classes]: a doubted key signature settled by the head's count, then accidentals from context
-    where the head sees no sign."""
+    [frames, classes]: doubted notes put on the staff step the head reads, a doubted key signature settled by
+    the head's count, then accidentals from context where the head sees no sign."""
     key = key_of_labels([ALPHABET[i] for i in ctc.greedy(head_probs, length).ids])
     if key is not None and key != second_key(decoded.ids, decoded.frames, probs, key_classes):
         key = None
+    ids = placed(decoded.ids, decoded.frames, vocabulary, probs, head_probs, length)
     sign_prob = head_probs[:length, : len(SIGNS)].sum(-1)
-    return apply([vocabulary[i] for i in decoded.ids], evidence(sign_prob, decoded.frames), threshold, writable, key)
+    return apply([vocabulary[i] for i in ids], evidence(sign_prob, decoded.frames), threshold, writable, key)
 
 
 def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: float = THRESHOLD,
@@ -162,10 +213,15 @@ class GraphRule:
         is_note, place, alter, fifths = np.zeros(size, bool), np.zeros(size, np.int32), np.zeros(size, np.int32), \
             np.full(size, _NO_ALTER, np.int32)
         respelled = np.tile(np.arange(size, dtype=np.int32)[:, None], (1, 5))
+        step, value, lowest = np.zeros(size, np.int32), np.full(size, -1, np.int32), np.zeros(size, np.int32)
+        values: dict[str, int] = {}
         for i, token in enumerate(vocabulary):
+            lowest[i] = clef_lowest_line(token) or 0
             if (pitch := note_pitch(token)) is not None:
                 is_note[i] = True
                 place[i] = _STEPS.index(pitch[0]) * 10 + pitch[1]
+                step[i] = staff_step(token, 0)  # diatonic number: less a clef's bottom line, its step on the staff
+                value[i] = values.setdefault(note_value(token), len(values))
                 alter[i] = pitch[2]
                 for a in range(-2, 3):
                     respelled[i, a + 2] = index.get(with_alter(token, a), i)
@@ -173,6 +229,7 @@ class GraphRule:
                 fifths[i] = k
         self.is_note, self.place, self.alter, self.fifths = (tf.constant(x) for x in (is_note, place, alter, fifths))
         self.respelled = tf.constant(respelled)
+        self.step, self.value, self.lowest = tf.constant(step), tf.constant(value), tf.constant(lowest)
         self.barline = tf.constant([token == "barline" for token in vocabulary] + [False])
         self.tie = tf.constant([token == "tie" for token in vocabulary] + [False])
         self.key_alter = tf.constant([[int(key_alter(k, s)) for s in _STEPS] for k in range(-7, 8)], tf.int32)
@@ -215,9 +272,23 @@ class GraphRule:
                                 WINDOW + 1, 1, "VALID")[..., 0]  # frame t: the most over frames t - WINDOW..t
         seen = tf.gather(near, frames, batch_dims=1)
         blank = tf.shape(logits)[-1] - 1
+        probs = tf.nn.softmax(logits)
         counted = self.head_key(sign_logits, lengths)
-        key = tf.where(counted == self.second_key(ids, frames, tf.nn.softmax(logits)), counted, _NO_ALTER)
-        return self(ids, tf.where(ids == blank, 1.0, seen), key)
+        key = tf.where(counted == self.second_key(ids, frames, probs), counted, _NO_ALTER)
+        at = tf.gather(probs, frames, batch_dims=1)  # [B, L, V+1]: each token's first frame
+        steps = tf.where(tf.gather(at, ids, batch_dims=2) < PLACE_DOUBT, self.head_steps(sign_logits, frames, lengths),
+                         _NO_ALTER)
+        choices = tf.math.top_k(at, tf.minimum(PLACE_CHOICES, tf.shape(at)[-1])).indices
+        return self(ids, tf.where(ids == blank, 1.0, seen), key, steps, choices)
+
+    @staticmethod
+    def head_steps(sign_logits: tf.Tensor, frames: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        """:func:`head_steps` per token [B, L] (``_NO_ALTER`` for None), from token frames [B, L]."""
+        steps = tf.nn.softmax(sign_logits)[..., _FIRST_STEP:_FIRST_STEP + len(NOTE_STEPS)]
+        steps *= tf.cast(tf.sequence_mask(lengths, tf.shape(steps)[1]), steps.dtype)[..., None]
+        near = tf.gather(tf.nn.max_pool1d(steps, 2 * PLACE_WINDOW + 1, 1, "SAME"), frames, batch_dims=1)
+        return tf.where(tf.reduce_max(near, -1) >= PLACE_SURE,
+                        LOWEST_STEP + tf.argmax(near, -1, output_type=tf.int32), _NO_ALTER)
 
     def second_key(self, ids: tf.Tensor, frames: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
         """:func:`second_key` per staff (``_NO_ALTER`` for None), from ids and frames [B, L], probs [B, T, V+1]."""
@@ -244,10 +315,14 @@ class GraphRule:
         here = tf.one_hot(first, tf.shape(ids)[1], on_value=True, off_value=False) & change[:, None]
         return tf.where(here, new[:, None], ids)
 
-    def __call__(self, ids: tf.Tensor, sign_evidence: tf.Tensor, key: tf.Tensor | None = None) -> tf.Tensor:
-        """ids [B, L] (padded with the blank id), evidence [B, L], the head's key [B] (``_NO_ALTER``: none) →
-        ids with that key and accidentals from context."""
+    def __call__(self, ids: tf.Tensor, sign_evidence: tf.Tensor, key: tf.Tensor | None = None,
+                 steps: tf.Tensor | None = None, choices: tf.Tensor | None = None) -> tf.Tensor:
+        """ids [B, L] (padded with the blank id), evidence [B, L], the head's key [B] (``_NO_ALTER``: none), the
+        staff step [B, L] each doubted note is to be moved to (``_NO_ALTER``: none) and the classes [B, L, K] it
+        may take → ids with the notes moved (:func:`placed`), that key and accidentals from context."""
         ids = tf.cast(ids, tf.int32)
+        if steps is None:
+            steps, choices = tf.fill(tf.shape(ids), _NO_ALTER), ids[..., None]
         if key is not None:
             ids = tf.cond(tf.shape(ids)[1] > 0, lambda: self._with_key(ids, key), lambda: ids)
         batch = tf.shape(ids)[0]
@@ -255,8 +330,11 @@ class GraphRule:
         zeros = tf.zeros([batch], tf.int32)
         no = tf.zeros([batch], bool)
 
-        def step(k, out, bar, fifths, prev_place, prev_alter, have_prev, tie):
+        def step(k, out, bar, fifths, prev_place, prev_alter, have_prev, tie, lowest):
             token = ids[:, k]
+            clef = tf.gather(self.lowest, token)
+            lowest = tf.where(clef > 0, clef, lowest)
+            token = self._placed(token, lowest, steps[:, k], choices[:, k])
             note, place, alter = (tf.gather(t, token) for t in (self.is_note, self.place, self.alter))
             tied = tie & have_prev
             from_bar = tf.gather(bar, place, batch_dims=1)
@@ -274,13 +352,23 @@ class GraphRule:
             fifths = tf.where(key != _NO_ALTER, key, fifths)
             return (k + 1, out.write(k, new_token), bar, fifths, tf.where(note, place, prev_place),
                     tf.where(note, new_alter, prev_alter), have_prev | note,
-                    tf.where(note, False, tie | tf.gather(self.tie, token)))
+                    tf.where(note, False, tie | tf.gather(self.tie, token)), lowest)
 
         length = tf.shape(ids)[1]
 
         def run() -> tf.Tensor:
             out = tf.TensorArray(tf.int32, size=length)
-            _, out, *_ = tf.while_loop(lambda k, *_: k < length, step, (0, out, bar0, zeros, zeros, zeros, no, no))
+            start = (0, out, bar0, zeros, zeros, zeros, no, no, tf.fill([batch], TREBLE))
+            _, out, *_ = tf.while_loop(lambda k, *_: k < length, step, start)
             return tf.transpose(out.stack(), [1, 0])
 
         return tf.cond(length > 0, run, lambda: ids)  # an empty TensorArray cannot be stacked
+
+    def _placed(self, token: tf.Tensor, lowest: tf.Tensor, step: tf.Tensor, choices: tf.Tensor) -> tf.Tensor:
+        """:func:`placed` for one token per staff [B]: the first of ``choices`` [B, K] with its note value on
+        ``step`` of a staff whose bottom line is ``lowest``, else the token."""
+        on = tf.clip_by_value(tf.gather(self.step, choices) - lowest[:, None], LOWEST_STEP, HIGHEST_STEP)
+        fits = (tf.gather(self.value, choices) == tf.gather(self.value, token)[:, None]) & \
+            (tf.gather(self.value, token) >= 0)[:, None] & (on == step[:, None])
+        first = tf.gather(choices, tf.argmax(tf.cast(fits, tf.int32), 1, output_type=tf.int32), batch_dims=1)
+        return tf.where(tf.reduce_any(fits, 1), first, token)

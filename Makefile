@@ -61,7 +61,8 @@ data: setup
 # (WiSE-FT; session 16), then 70 min more with 5 % staff-multirests batches besides and 40 % of the staves' ink
 # grown by 0–1 px down and 0–1 px right, cosine from 5e-5, and 0.85 of the way from stage 11 to that (session 18).
 # Last, a sign head on those frozen weights (8 min: features of 13,000 augmented training staves, 8 epochs; session
-# 24): notes it sees no printed accidental on take theirs from the key signature, the bar or a tie.
+# 24): notes it sees no printed accidental on take theirs from the key signature, the bar or a tie; since
+# sessions 25 and 26 it also counts key signatures and reads each note's line or space (6 min this session).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \

@@ -149,7 +149,8 @@ def train_signs_cmd(model_name: str, start: str, out: Path, data_dir: Path | Non
                     extra_share: tuple[float, ...], staves: int, epochs: int, learning_rate: float, threshold: float,
                     seed: int) -> None:
     """Write START ('pretrained' or a run folder) with a sign head trained on its frozen features: notes that
-    show no accidental sign then take theirs from the key signature, the bar or a tie."""
+    show no accidental sign then take theirs from the key signature, the bar or a tie, and a note the network
+    doubts moves to the line or space the head reads."""
     from zoo.training.sign_head import train_sign_head
 
     try:

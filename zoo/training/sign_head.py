@@ -2,7 +2,7 @@
 
 The network is not changed: its recurrent features of training staves (with the training augmentations) are
 computed once, then the head, one linear layer, learns with CTC to read each staff's printed signs and token
-kinds from them. That takes minutes on the CPU, where training the network takes hours.
+kinds (each note as its line or space) from them. That takes minutes on the CPU, where training the network takes hours.
 """
 from __future__ import annotations
 

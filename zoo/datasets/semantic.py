@@ -210,6 +210,41 @@ def note_value(token: str) -> str | None:
     return None if match is None else match["kind"] + token[match.end("octave"):]
 
 
+QUARTER_UNITS = 128
+"""Duration units per quarter note: a double-dotted 128th (7/128 of a quarter) is a whole number of them."""
+
+
+@lru_cache(maxsize=4096)
+def duration_units(token: str) -> int | None:
+    """How long a note or rest token lasts, in :data:`QUARTER_UNITS` per quarter; None for a grace note (it takes
+    no time in the bar), a multi-measure rest, or any other token."""
+    match = _NOTE_RE.fullmatch(token) or _REST_RE.fullmatch(token)
+    if match is None or match.re is _NOTE_RE and match["kind"] == "gracenote":
+        return None
+    dotted = duration.Duration(type=_M21_TYPES[match["dur"]], dots=len(match["dots"]))
+    return int(dotted.quarterLength * QUARTER_UNITS)
+
+
+def bar_units(token: str) -> int | None:
+    """The length of a bar in a time signature token's metre, in :data:`QUARTER_UNITS`; None for other tokens."""
+    match = _TIME_RE.fullmatch(token)
+    if match is None:
+        return None
+    numerator, denominator = _METER_SYMBOLS["common" if match["symbol"] == "C" else "cut"] if match["symbol"] else \
+        (match["num"], match["den"])
+    return int(numerator) * 4 * QUARTER_UNITS // int(denominator)
+
+
+def without_duration(token: str) -> str | None:
+    """A note or rest token with its duration and dots left out (``note-C#5_quarter._fermata`` →
+    ``note-C#5__fermata``): what two readings of one sign with different beams, flags or dots share; None for a
+    grace note or any other token."""
+    match = _NOTE_RE.fullmatch(token) or _REST_RE.fullmatch(token)
+    if match is None or match.re is _NOTE_RE and match["kind"] == "gracenote":
+        return None
+    return token[:match.start("dur")] + token[match.end("dots"):]
+
+
 def clef_lowest_line(token: str) -> int | None:
     """The diatonic note number (music21's: C4 = 29) a clef token puts on the staff's bottom line; None for any
     other token or a clef music21 has no class for."""

@@ -117,7 +117,7 @@ def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_find
     for b in range(staves):
         probs = tf.nn.softmax(logits[b]).numpy()
         decoded = ctc.greedy(probs, int(lengths[b]))
-        tokens = sign_head.read(decoded, vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), int(lengths[b]),
+        tokens, _ = sign_head.read(decoded, vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), int(lengths[b]),
                                 key_classes, writable=set(vocabulary))
         assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
         assert tokens[0] == ("keySignature-EbM" if b == 0 else "keySignature-DM")
@@ -137,7 +137,10 @@ def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_an
              ("clef-C1", {"note-A4_eighth": 8.0, "note-C5_eighth": 1.0}, {"note@7": 20}, "note-A4_eighth"),  # sure
              ("clef-C1", {"note-A4_eighth": 2.0, "note-C5_eighth": 1.0}, {"note@7": 5, "note@3": 5},
               "note-A4_eighth"),  # the head doubts too
-             ("clef-C1", {"note-A4_eighth": 2.0, "note-C5_quarter": 1.5}, {"note@7": 20}, "note-A4_eighth")]  # value
+             ("clef-C1", {"note-A4_eighth": 2.0, "note-C5_quarter": 1.5}, {"note@7": 20}, "note-C5_eighth"),  # the
+             # read value is kept: no choice has it on the step, so the note is put there without an accidental
+             ("clef-G2", {"note-A4_eighth": 2.0, "note-F#4_eighth": 1.5}, {"note@6": 20}, "note-D5_eighth"),
+             ("clef-G2", {"note-A4_eighth": 2.0}, {f"note@{sign_head.HIGHEST_STEP}": 20}, "note-A4_eighth")]  # beyond
     logits = np.full((len(cases), 6, classes), -5.0, np.float32)
     signs = np.zeros((len(cases), 6, len(sign_head.ALPHABET) + 1), np.float32)
     signs[:, :, -1] = 10.0  # the head reads blanks but at the note
@@ -152,7 +155,7 @@ def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_an
     got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
     for b, (clef, *_, expected) in enumerate(cases):
         probs = tf.nn.softmax(logits[b]).numpy()
-        tokens = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
+        tokens, _ = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
                                 sign_head.key_classes(vocabulary), writable=set(vocabulary))
         assert tokens == [clef, expected]
         assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
@@ -166,3 +169,60 @@ def test_a_spelled_model_refuses_a_sign_head():
                              rnn_units=8, filters=[4, 4, 4, 4])
     with pytest.raises(ValueError, match="sign by sign"):
         model.add_sign_head()
+
+
+def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_in_the_graph():
+    vocabulary = semantic.load_vocabulary()
+    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    # (key, the note read, the head's logits for signs just before it, reading)
+    cases = [("keySignature-CM", "note-D4_quarter", {"sign-sharp": 20}, "note-D#4_quarter"),  # the sharp was missed
+             ("keySignature-CM", "note-E4_half", {"sign-sharp": 20}, "note-E#4_half"),
+             ("keySignature-DM", "note-F#4_quarter", {"sign-natural": 20}, "note-F4_quarter"),  # against the key
+             ("keySignature-CM", "note-D4_quarter", {"sign-sharp": 3, "sign-flat": 3}, "note-D4_quarter")]  # unsure
+    logits = np.full((len(cases), 6, classes), -5.0, np.float32)
+    signs = np.zeros((len(cases), 6, len(sign_head.ALPHABET) + 1), np.float32)
+    signs[:, :, -1] = 10.0
+    logits[:, [1, 3, 5], -1] = 10.0
+    for b, (key, read, seen, _) in enumerate(cases):
+        logits[b, 0, vocabulary.index(key)] = 10.0
+        logits[b, 2, vocabulary.index(read)] = 10.0
+        logits[b, 4, vocabulary.index("barline")] = 10.0
+        for label, value in seen.items():
+            signs[b, 1, sign_head.ALPHABET.index(label)] = value
+    lengths = np.full(len(cases), 6, np.int32)
+    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
+    for b, (key, *_, expected) in enumerate(cases):
+        probs = tf.nn.softmax(logits[b]).numpy()
+        tokens, _ = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
+                                sign_head.key_classes(vocabulary), writable=set(vocabulary))
+        assert tokens == [key, expected, "barline"]
+        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+
+
+def test_a_tie_the_head_sees_between_two_notes_of_one_pitch_is_read_in_python_and_in_the_graph():
+    vocabulary = semantic.load_vocabulary()
+    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    # (tokens read at frames 0, 2, 4, the head's tie logit at frames 1 and 3, reading)
+    over = ["note-F4_half", "barline", "note-F4_quarter"]
+    next_to = ["note-F4_half", "note-F4_quarter", "barline"]
+    other = ["note-F4_half", "barline", "note-G4_quarter"]
+    cases = [(over, 20, ["note-F4_half", "tie", "barline", "note-F4_quarter"]),
+             (next_to, 20, ["note-F4_half", "tie", "note-F4_quarter", "barline"]),
+             (other, 20, other),  # another pitch
+             (over, 0, over)]  # the head sees no tie
+    logits = np.full((len(cases), 6, classes), -5.0, np.float32)
+    signs = np.zeros((len(cases), 6, len(sign_head.ALPHABET) + 1), np.float32)
+    signs[:, :, -1] = 10.0
+    logits[:, [1, 3, 5], -1] = 10.0
+    for b, (read, tie, _) in enumerate(cases):
+        for t, token in enumerate(read):
+            logits[b, 2 * t, vocabulary.index(token)] = 10.0
+        signs[b, [1, 3], sign_head.ALPHABET.index("tie")] = tie
+    lengths = np.full(len(cases), 6, np.int32)
+    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
+    for b, (*_, expected) in enumerate(cases):
+        probs = tf.nn.softmax(logits[b]).numpy()
+        tokens, confidences = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(),
+                                             6, sign_head.key_classes(vocabulary), writable=set(vocabulary))
+        assert tokens == expected and len(confidences) == len(tokens)
+        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens

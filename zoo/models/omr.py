@@ -154,8 +154,8 @@ class ScoreRecognizer(ZooModel):
         result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
         tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
         if head_probs is not None:
-            tokens = sign_head.read(result, self.vocabulary, probs, head_probs, length, self._key_classes,
-                                    self.sign_threshold, self._writable)
+            tokens, confidences = sign_head.read(result, self.vocabulary, probs, head_probs, length,
+                                                 self._key_classes, self.sign_threshold, self._writable)
         return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
                 "token_confidences": [round(c, 4) for c in confidences]}
 

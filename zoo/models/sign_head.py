@@ -20,12 +20,20 @@ doubts a note (:data:`PLACE_DOUBT`), the head is sure of its place (:data:`PLACE
 next choices is the same note value on that place, that one is taken (:func:`placed`). Notes read on the wrong
 line or space were a third of the errors left on the staff validation staves (session 26, BENCHMARKS.md).
 
+Where the head is sure which sign is printed before a note (:data:`PRINTED_SURE`), the note takes that sign's
+alteration, as a musician reads it: the token output, which carries pitches, not signs, misses a printed sharp
+on a long or rare note (session 27: 17 of the 26 accidentals still misread on the staff validation staves were
+printed on the note). A tie the head sees between two notes of one pitch, that the token output left out, is
+read (mostly ties over a barline). Bars that overrun their time signature are fitted first
+(:mod:`zoo.models.rhythm`).
+
 :func:`read` and :func:`apply` are the rule on tokens (library decoding); :class:`GraphRule` is the same rule on
 token ids inside the serving signature; tests hold them equal.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence, Set
+from functools import lru_cache
 from itertools import takewhile
 
 import numpy as np
@@ -43,7 +51,7 @@ from zoo.datasets.semantic import (
     staff_step,
     with_alter,
 )
-from zoo.models import ctc
+from zoo.models import ctc, rhythm
 
 SIGNS = ("sign-sharp", "sign-flat", "sign-natural", "sign-double-sharp", "sign-double-flat")
 KINDS = ("rest", "clef", "keySignature", "timeSignature", "barline", "tie", "other")
@@ -66,6 +74,15 @@ KEY_DOUBT = 0.6
 # PLACE_CHOICES most probable classes there is the same note value on that step (tuned on the fixed 1,200 staff
 # validation staves and their distorted copies, session 26).
 PLACE_DOUBT, PLACE_SURE, PLACE_WINDOW, PLACE_CHOICES = 0.9, 0.8, 1, 8
+# A note on which the head sees one sign with at least this probability (most over the WINDOW frames before and
+# at its first frame) takes that sign's alteration: a printed sharp makes the note sharp, whatever the token output
+# read (tuned on the fixed 1,200 staff validation staves and their distorted copies, session 27).
+PRINTED_SURE = 0.9
+# A tie the head gives at least this probability, between two notes of one pitch (next to each other or either side
+# of a barline), that the token output left out, is read (tuned as PRINTED_SURE, session 27).
+TIE_SURE = 0.5
+_TIE = ALPHABET.index("tie")
+_ALTER_OF_SIGN = np.array([{v: k for k, v in _SIGN_OF_ALTER.items()}[sign] for sign in SIGNS], np.int32)
 
 
 def _kind(token: str) -> str:
@@ -117,6 +134,14 @@ def evidence(sign_prob: np.ndarray, frames: Sequence[int], window: int = WINDOW)
     return [float(sign_prob[max(0, f - window): f + 1].max()) for f in frames]
 
 
+def printed(head_probs: np.ndarray, frames: Sequence[int], window: int = WINDOW) -> list[int | None]:
+    """For tokens starting at ``frames``: the alteration of the sign the head is sure is printed just before each
+    (:data:`PRINTED_SURE`), or None."""
+    signs = head_probs[:, : len(SIGNS)]
+    near = [signs[max(0, f - window): f + 1].max(0) for f in frames]
+    return [int(_ALTER_OF_SIGN[p.argmax()]) if p.max() >= PRINTED_SURE else None for p in near]
+
+
 def key_of_labels(labels: Sequence[str]) -> int | None:
     """Sharps (> 0) or flats (< 0) of the first key signature in the head's reading: the run of key signs after
     its first ``keySignature``; None if it reads no key signature, or one of sharps and flats mixed."""
@@ -150,50 +175,91 @@ def head_steps(head_probs: np.ndarray, frames: Sequence[int], length: int) -> li
     return [LOWEST_STEP + int(p.argmax()) if p.max() >= PLACE_SURE else None for p in near]
 
 
+@lru_cache(maxsize=4)
+def naturals(vocabulary: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """(note value, diatonic number) → the id of that note without an accidental, for the notes the vocabulary has."""
+    return {(note_value(token), staff_step(token, 0)): i for i, token in enumerate(vocabulary)
+            if (pitch := note_pitch(token)) is not None and pitch[2] == 0}
+
+
 def placed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], probs: np.ndarray,
            head_probs: np.ndarray, length: int) -> list[int]:
     """``ids`` with each note the token output doubts (below :data:`PLACE_DOUBT` at its first frame) moved to
-    the staff step the head is sure of there, where one of the output's :data:`PLACE_CHOICES` most probable
-    classes at that frame is the same note value on that step (the most probable such one)."""
-    out, lowest = list(ids), TREBLE
+    the staff step the head is sure of there: the most probable of the output's :data:`PLACE_CHOICES` best
+    classes at that frame that is the same note value on that step, else that note value on that step without
+    an accidental (the key and the bar give it one afterwards), unless the step is beyond the head's range."""
+    out, lowest, natural = list(ids), TREBLE, naturals(tuple(vocabulary))
     for j, (token_id, frame, seen) in enumerate(zip(ids, frames, head_steps(head_probs, frames, length))):
         token = vocabulary[token_id]
         lowest = clef_lowest_line(token) or lowest
         if seen is None or note_pitch(token) is None or probs[frame, token_id] >= PLACE_DOUBT:
             continue
         choices = np.argsort(-probs[frame], kind="stable")[:PLACE_CHOICES]  # the read note is the first
+        inside = LOWEST_STEP < seen < HIGHEST_STEP
+        built = natural.get((note_value(token), lowest + seen), token_id) if inside else token_id
         out[j] = next((int(c) for c in choices if c < len(vocabulary) and note_value(vocabulary[c]) == note_value(token)
-                       and step_label(staff_step(vocabulary[c], lowest)) == step_label(seen)), token_id)
+                       and step_label(staff_step(vocabulary[c], lowest)) == step_label(seen)), built)
     return out
 
 
 def read(decoded: ctc.Decoded, vocabulary: Sequence[str], probs: np.ndarray, head_probs: np.ndarray, length: int,
          key_classes: Mapping[int, int], threshold: float = THRESHOLD, writable: Set[str] | None = None
-         ) -> list[str]:
+         ) -> tuple[list[str], list[float]]:
     """The token output's reading (``decoded`` from its softmax ``probs``) corrected by the head's softmax
-    [frames, classes]: doubted notes put on the staff step the head reads, a doubted key signature settled by
-    the head's count, then accidentals from context where the head sees no sign."""
+    [frames, classes]: bars that overrun their time signature fitted (:func:`zoo.models.rhythm.timed`), doubted
+    notes put on the staff step the head reads, a doubted key signature settled by the head's count, then
+    accidentals: the one of a sign the head is sure of, else from context where the head sees no sign; last,
+    the ties the head sees and the output left out (:func:`tied`). Returns the tokens and their confidences (a
+    tie read by the head: its probability there)."""
     key = key_of_labels([ALPHABET[i] for i in ctc.greedy(head_probs, length).ids])
     if key is not None and key != second_key(decoded.ids, decoded.frames, probs, key_classes):
         key = None
-    ids = placed(decoded.ids, decoded.frames, vocabulary, probs, head_probs, length)
+    ids = rhythm.timed(decoded.ids, decoded.frames, vocabulary, probs)
+    ids = placed(ids, decoded.frames, vocabulary, probs, head_probs, length)
     sign_prob = head_probs[:length, : len(SIGNS)].sum(-1)
-    return apply([vocabulary[i] for i in ids], evidence(sign_prob, decoded.frames), threshold, writable, key)
+    tokens = apply([vocabulary[i] for i in ids], evidence(sign_prob, decoded.frames), threshold, writable, key,
+                   printed(head_probs[:length], decoded.frames))
+    out, confidences = [], []
+    for token, confidence, tie in zip(tokens, decoded.confidences, tied(tokens, decoded.frames, head_probs[:length])):
+        out.append(token)
+        confidences.append(confidence)
+        if tie is not None:
+            out.append("tie")
+            confidences.append(tie)
+    return out, confidences
+
+
+def tied(tokens: Sequence[str], frames: Sequence[int], head_probs: np.ndarray) -> list[float | None]:
+    """Per token: where a tie is to follow it, the head's tie probability (:data:`TIE_SURE` or more, the most
+    from its first frame to the next note's), else None. A tie joins a note (not a grace note) to the next token,
+    or to the one after a barline, if that is a note of the same pitch and no tie was read."""
+    out: list[float | None] = [None] * len(tokens)
+    for j, token in enumerate(tokens):
+        k = j + 2 if j + 2 < len(tokens) and tokens[j + 1] == "barline" else j + 1
+        if k >= len(tokens) or token.startswith("gracenote-") or note_pitch(token) is None or \
+                note_pitch(tokens[k]) != note_pitch(token):
+            continue
+        seen = float(head_probs[frames[j]: frames[k] + 1, _TIE].max())
+        out[j] = seen if seen >= TIE_SURE else None
+    return out
 
 
 def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: float = THRESHOLD,
-          vocabulary: Set[str] | None = None, key: int | None = None) -> list[str]:
-    """``tokens`` with the first key signature made ``key`` (if given), then each note that shows no sign
-    (evidence below ``threshold``) given the accidental its key signature, bar or tie implies; tokens whose
-    new form is not in ``vocabulary`` stay as read."""
+          vocabulary: Set[str] | None = None, key: int | None = None,
+          printed_alters: Sequence[int | None] | None = None) -> list[str]:
+    """``tokens`` with the first key signature made ``key`` (if given), then each note given the alteration of
+    the sign the head is sure is printed on it (``printed_alters``, None: not sure), or, if it shows no sign
+    (evidence below ``threshold``), the accidental its key signature, bar or tie implies; tokens whose new form
+    is not in ``vocabulary`` stay as read."""
     out = list(tokens)
     keys = [i for i, token in enumerate(out) if key_signature_fifths(token) is not None]
     if key is not None and keys and (vocabulary is None or key_signature_token(key) in vocabulary):
         out[keys[0]] = key_signature_token(key)
-    for i, (token, seen) in enumerate(zip(tokens, sign_evidence)):
-        if seen >= threshold or note_pitch(token) is None:
+    sure = printed_alters if printed_alters is not None else [None] * len(tokens)
+    for i, (token, seen, alter) in enumerate(zip(tokens, sign_evidence, sure)):
+        if note_pitch(token) is None or seen >= threshold and alter is None:
             continue
-        new = with_alter(token, implied_alter(out, i))
+        new = with_alter(token, implied_alter(out, i) if seen < threshold else alter)
         if vocabulary is None or new in vocabulary:
             out[i] = new
     return out
@@ -202,6 +268,7 @@ def apply(tokens: Sequence[str], sign_evidence: Sequence[float], threshold: floa
 _NO_ALTER = 99  # no note of the bar on this line or space yet (and: not a key signature token)
 _STEPS = "CDEFGAB"
 _PLACES = len(_STEPS) * 10  # lines and spaces: step × octave digit
+_DIATONIC = len(_STEPS) * 10 + 1  # diatonic numbers of octaves 0-9 (music21's: C0 = 1)
 
 
 class GraphRule:
@@ -230,11 +297,19 @@ class GraphRule:
         self.is_note, self.place, self.alter, self.fifths = (tf.constant(x) for x in (is_note, place, alter, fifths))
         self.respelled = tf.constant(respelled)
         self.step, self.value, self.lowest = tf.constant(step), tf.constant(value), tf.constant(lowest)
+        natural = np.full((max(len(values), 1), _DIATONIC), -1, np.int32)  # naturals() as [note value, diatonic]
+        for (name, diatonic), i in naturals(tuple(vocabulary)).items():
+            if 0 <= diatonic < _DIATONIC:
+                natural[values[name], diatonic] = i
+        self.natural = tf.constant(natural)
         self.barline = tf.constant([token == "barline" for token in vocabulary] + [False])
+        self.grace = tf.constant([token.startswith("gracenote-") for token in vocabulary] + [False])
+        self.tie_id = index.get("tie", size - 1)
         self.tie = tf.constant([token == "tie" for token in vocabulary] + [False])
         self.key_alter = tf.constant([[int(key_alter(k, s)) for s in _STEPS] for k in range(-7, 8)], tf.int32)
         self.key_token = tf.constant([index.get(key_signature_token(k), -1) for k in range(-7, 8)], tf.int32)
         self.threshold = threshold
+        self.rhythm = rhythm.GraphRhythm(vocabulary)
 
     @staticmethod
     def _best_path(logits: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.RaggedTensor]:
@@ -267,19 +342,50 @@ class GraphRule:
         """Best-path CTC decoding [B, T, V+1] → ids [B, L] padded with the blank, as ``tf.nn.ctc_greedy_decoder``
         gives them, then the rule with the head's key and each note's sign evidence (:func:`read`)."""
         ids, frames = self._best_path(logits, lengths)
+        counts = tf.cast(frames.row_lengths(), tf.int32)
         frames = frames.to_tensor(default_value=0)
+        signs = tf.nn.max_pool1d(tf.pad(tf.nn.softmax(sign_logits)[..., : len(SIGNS)], [[0, 0], [WINDOW, 0], [0, 0]]),
+                                 WINDOW + 1, 1, "VALID")  # frame t: the most over frames t - WINDOW..t, per sign
         near = tf.nn.max_pool1d(tf.pad(sign_probability(sign_logits), [[0, 0], [WINDOW, 0]])[..., None],
-                                WINDOW + 1, 1, "VALID")[..., 0]  # frame t: the most over frames t - WINDOW..t
+                                WINDOW + 1, 1, "VALID")[..., 0]
         seen = tf.gather(near, frames, batch_dims=1)
+        sure = tf.gather(signs, frames, batch_dims=1)  # [B, L, signs]
+        printed = tf.where(tf.reduce_max(sure, -1) >= PRINTED_SURE,
+                           tf.gather(tf.constant(_ALTER_OF_SIGN), tf.argmax(sure, -1, output_type=tf.int32)),
+                           _NO_ALTER)
         blank = tf.shape(logits)[-1] - 1
         probs = tf.nn.softmax(logits)
         counted = self.head_key(sign_logits, lengths)
         key = tf.where(counted == self.second_key(ids, frames, probs), counted, _NO_ALTER)
         at = tf.gather(probs, frames, batch_dims=1)  # [B, L, V+1]: each token's first frame
+        ids = self.rhythm(ids, counts, at)
         steps = tf.where(tf.gather(at, ids, batch_dims=2) < PLACE_DOUBT, self.head_steps(sign_logits, frames, lengths),
                          _NO_ALTER)
         choices = tf.math.top_k(at, tf.minimum(PLACE_CHOICES, tf.shape(at)[-1])).indices
-        return self(ids, tf.where(ids == blank, 1.0, seen), key, steps, choices)
+        ids = self(ids, tf.where(ids == blank, 1.0, seen), key, steps, choices, printed)
+        return self.tied(ids, frames, sign_logits)
+
+    def tied(self, ids: tf.Tensor, frames: tf.Tensor, sign_logits: tf.Tensor) -> tf.Tensor:
+        """:func:`tied` on ids [B, L] padded with the blank and their frames [B, L]: ids with the ties inserted."""
+        blank = tf.shape(self.is_note)[0] - 1
+
+        def ahead(x: tf.Tensor, by: int, fill) -> tf.Tensor:
+            return tf.pad(x, [[0, 0], [0, by]], constant_values=fill)[:, by:]
+
+        over = tf.gather(self.barline, ahead(ids, 1, blank))
+        after = tf.where(over, ahead(ids, 2, blank), ahead(ids, 1, blank))
+        until = tf.where(over, ahead(frames, 2, 0), ahead(frames, 1, 0))
+        same = tf.gather(self.is_note, ids) & ~tf.gather(self.grace, ids) & tf.gather(self.is_note, after) & \
+            (tf.gather(self.place, ids) == tf.gather(self.place, after)) & \
+            (tf.gather(self.alter, ids) == tf.gather(self.alter, after))
+        tie = tf.nn.softmax(sign_logits)[..., _TIE]  # [B, T]
+        time = tf.range(tf.shape(tie)[1])[None, None, :]
+        between = (time >= frames[..., None]) & (time <= until[..., None])
+        seen = tf.reduce_max(tf.where(between, tie[:, None, :], 0.0), -1)
+        insert = same & (seen >= TIE_SURE) & (ids != blank)
+        pairs = tf.reshape(tf.stack([ids, tf.fill(tf.shape(ids), self.tie_id)], 2), [tf.shape(ids)[0], -1])
+        keep = tf.reshape(tf.stack([ids != blank, insert], 2), tf.shape(pairs))
+        return tf.ragged.boolean_mask(pairs, keep).to_tensor(default_value=blank)
 
     @staticmethod
     def head_steps(sign_logits: tf.Tensor, frames: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
@@ -316,13 +422,17 @@ class GraphRule:
         return tf.where(here, new[:, None], ids)
 
     def __call__(self, ids: tf.Tensor, sign_evidence: tf.Tensor, key: tf.Tensor | None = None,
-                 steps: tf.Tensor | None = None, choices: tf.Tensor | None = None) -> tf.Tensor:
+                 steps: tf.Tensor | None = None, choices: tf.Tensor | None = None,
+                 printed_alters: tf.Tensor | None = None) -> tf.Tensor:
         """ids [B, L] (padded with the blank id), evidence [B, L], the head's key [B] (``_NO_ALTER``: none), the
-        staff step [B, L] each doubted note is to be moved to (``_NO_ALTER``: none) and the classes [B, L, K] it
-        may take → ids with the notes moved (:func:`placed`), that key and accidentals from context."""
+        staff step [B, L] each doubted note is to be moved to (``_NO_ALTER``: none), the classes [B, L, K] it
+        may take and the alteration of a sign the head is sure of [B, L] (``_NO_ALTER``: none) → ids with the
+        notes moved (:func:`placed`), that key and accidentals from the signs or the context."""
         ids = tf.cast(ids, tf.int32)
         if steps is None:
             steps, choices = tf.fill(tf.shape(ids), _NO_ALTER), ids[..., None]
+        if printed_alters is None:
+            printed_alters = tf.fill(tf.shape(ids), _NO_ALTER)
         if key is not None:
             ids = tf.cond(tf.shape(ids)[1] > 0, lambda: self._with_key(ids, key), lambda: ids)
         batch = tf.shape(ids)[0]
@@ -342,8 +452,10 @@ class GraphRule:
             implied = tf.where(tied & (prev_place == place), prev_alter,
                                tf.where(from_bar != _NO_ALTER, from_bar, from_key))
             change = note & (sign_evidence[:, k] < self.threshold)
+            sure = note & ~change & (printed_alters[:, k] != _NO_ALTER)
+            implied = tf.where(sure, printed_alters[:, k], implied)
             candidate = tf.gather(tf.gather(self.respelled, token), tf.clip_by_value(implied + 2, 0, 4), batch_dims=1)
-            new_token = tf.where(change, candidate, token)
+            new_token = tf.where(change | sure, candidate, token)
             new_alter = tf.gather(self.alter, new_token)
             here = tf.one_hot(place, _PLACES, on_value=True, off_value=False) & (note & ~tied)[:, None]
             bar = tf.where(here, new_alter[:, None], bar)
@@ -366,9 +478,14 @@ class GraphRule:
 
     def _placed(self, token: tf.Tensor, lowest: tf.Tensor, step: tf.Tensor, choices: tf.Tensor) -> tf.Tensor:
         """:func:`placed` for one token per staff [B]: the first of ``choices`` [B, K] with its note value on
-        ``step`` of a staff whose bottom line is ``lowest``, else the token."""
+        ``step`` of a staff whose bottom line is ``lowest``, else that note value there without an accidental,
+        else the token."""
+        value = tf.gather(self.value, token)
         on = tf.clip_by_value(tf.gather(self.step, choices) - lowest[:, None], LOWEST_STEP, HIGHEST_STEP)
-        fits = (tf.gather(self.value, choices) == tf.gather(self.value, token)[:, None]) & \
-            (tf.gather(self.value, token) >= 0)[:, None] & (on == step[:, None])
+        fits = (tf.gather(self.value, choices) == value[:, None]) & (value >= 0)[:, None] & (on == step[:, None])
         first = tf.gather(choices, tf.argmax(tf.cast(fits, tf.int32), 1, output_type=tf.int32), batch_dims=1)
-        return tf.where(tf.reduce_any(fits, 1), first, token)
+        diatonic = lowest + step
+        inside = (step > LOWEST_STEP) & (step < HIGHEST_STEP) & (value >= 0) & (diatonic >= 0) & (diatonic < _DIATONIC)
+        where = tf.stack([tf.maximum(value, 0), tf.clip_by_value(diatonic, 0, _DIATONIC - 1)], 1)
+        built = tf.gather_nd(self.natural, where)
+        return tf.where(tf.reduce_any(fits, 1), first, tf.where(inside & (built >= 0), built, token))

@@ -126,9 +126,26 @@ def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_find
     assert empty.shape == (1, 0)
 
 
+def _read_both_ways(logits: np.ndarray, signs: np.ndarray) -> list[tuple[list[str], list[str]]]:
+    """Each staff's reading [B, frames, classes] by :func:`sign_head.read` and by the graph rule, as tokens."""
+    vocabulary = semantic.load_vocabulary()
+    frames = logits.shape[1]
+    lengths = tf.constant(np.full(len(logits), frames, np.int32))
+    got = sign_head.GraphRule(vocabulary).greedy(tf.constant(logits), tf.constant(signs), lengths).numpy()
+    out = []
+    for b in range(len(logits)):
+        probs = tf.nn.softmax(logits[b]).numpy()
+        tokens, confidences = sign_head.read(ctc.greedy(probs, frames), vocabulary, probs,
+                                             tf.nn.softmax(signs[b]).numpy(), frames,
+                                             sign_head.key_classes(vocabulary), writable=set(vocabulary))
+        assert len(confidences) == len(tokens)
+        out.append((tokens, [vocabulary[i] for i in got[b] if i < len(vocabulary)]))
+    return out
+
+
 def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_and_in_the_graph():
     vocabulary = semantic.load_vocabulary()
-    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    classes = len(vocabulary) + 1
     # (clef, logits of the read note and its next choices, head's logits for steps at the note's frame, reading)
     cases = [("clef-C1", {"note-A4_eighth": 2.0, "note-F4_eighth": 1.5, "note-C5_eighth": 1.0}, {"note@7": 20},
               "note-C5_eighth"),  # doubted; C5 is on the head's step 7 in the soprano clef
@@ -151,14 +168,8 @@ def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_an
             logits[b, 2, vocabulary.index(token)] = value
         for label, value in steps.items():
             signs[b, 2, sign_head.ALPHABET.index(label)] = value
-    lengths = np.full(len(cases), 6, np.int32)
-    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
-    for b, (clef, *_, expected) in enumerate(cases):
-        probs = tf.nn.softmax(logits[b]).numpy()
-        tokens, _ = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
-                                sign_head.key_classes(vocabulary), writable=set(vocabulary))
-        assert tokens == [clef, expected]
-        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+    for (tokens, graph), (clef, *_, expected) in zip(_read_both_ways(logits, signs), cases):
+        assert tokens == graph == [clef, expected]
 
 
 def test_a_spelled_model_refuses_a_sign_head():
@@ -173,7 +184,7 @@ def test_a_spelled_model_refuses_a_sign_head():
 
 def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_in_the_graph():
     vocabulary = semantic.load_vocabulary()
-    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    classes = len(vocabulary) + 1
     # (key, the note read, the head's logits for signs just before it, reading)
     cases = [("keySignature-CM", "note-D4_quarter", {"sign-sharp": 20}, "note-D#4_quarter"),  # the sharp was missed
              ("keySignature-CM", "note-E4_half", {"sign-sharp": 20}, "note-E#4_half"),
@@ -189,19 +200,13 @@ def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_i
         logits[b, 4, vocabulary.index("barline")] = 10.0
         for label, value in seen.items():
             signs[b, 1, sign_head.ALPHABET.index(label)] = value
-    lengths = np.full(len(cases), 6, np.int32)
-    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
-    for b, (key, *_, expected) in enumerate(cases):
-        probs = tf.nn.softmax(logits[b]).numpy()
-        tokens, _ = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(), 6,
-                                sign_head.key_classes(vocabulary), writable=set(vocabulary))
-        assert tokens == [key, expected, "barline"]
-        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+    for (tokens, graph), (key, *_, expected) in zip(_read_both_ways(logits, signs), cases):
+        assert tokens == graph == [key, expected, "barline"]
 
 
 def test_a_tie_the_head_sees_between_two_notes_of_one_pitch_is_read_in_python_and_in_the_graph():
     vocabulary = semantic.load_vocabulary()
-    rule, classes = sign_head.GraphRule(vocabulary), len(vocabulary) + 1
+    classes = len(vocabulary) + 1
     # (tokens read at frames 0, 2, 4, the head's tie logit at frames 1 and 3, reading)
     over = ["note-F4_half", "barline", "note-F4_quarter"]
     next_to = ["note-F4_half", "note-F4_quarter", "barline"]
@@ -218,11 +223,5 @@ def test_a_tie_the_head_sees_between_two_notes_of_one_pitch_is_read_in_python_an
         for t, token in enumerate(read):
             logits[b, 2 * t, vocabulary.index(token)] = 10.0
         signs[b, [1, 3], sign_head.ALPHABET.index("tie")] = tie
-    lengths = np.full(len(cases), 6, np.int32)
-    got = rule.greedy(tf.constant(logits), tf.constant(signs), tf.constant(lengths)).numpy()
-    for b, (*_, expected) in enumerate(cases):
-        probs = tf.nn.softmax(logits[b]).numpy()
-        tokens, confidences = sign_head.read(ctc.greedy(probs, 6), vocabulary, probs, tf.nn.softmax(signs[b]).numpy(),
-                                             6, sign_head.key_classes(vocabulary), writable=set(vocabulary))
-        assert tokens == expected and len(confidences) == len(tokens)
-        assert [vocabulary[i] for i in got[b] if i < len(vocabulary)] == tokens
+    for (tokens, graph), (*_, expected) in zip(_read_both_ways(logits, signs), cases):
+        assert tokens == graph == expected

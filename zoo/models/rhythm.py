@@ -66,8 +66,8 @@ def _tables(vocabulary: tuple[str, ...]) -> _Tables:
 
 
 def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
-    """(first, end, bar units) of each bar of an id sequence that overruns its time signature and holds no
-    multi-measure rest and more than one rest: the tokens up to and including each barline, and after the last."""
+    """(first, end, bar units) of each bar of an id sequence that overruns its time signature and is neither a lone
+    rest nor holds a multi-measure rest: the tokens up to and including each barline, and after the last."""
     out, start, meter = [], 0, -1
     for j, token_id in enumerate(ids):
         meter = tables.meter[token_id] if tables.meter[token_id] >= 0 else meter
@@ -92,7 +92,7 @@ def timed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], 
             if tables.units[ids[j]] < 0:
                 continue
             for other in tables.others[ids[j]]:
-                if tables.units[other] - tables.units[ids[j]] != -excess:
+                if other == len(vocabulary) or tables.units[other] - tables.units[ids[j]] != -excess:  # padding
                     continue
                 with np.errstate(divide="ignore"):  # a class the output gives nothing costs infinitely much
                     cost = np.log(probs[frames[j], ids[j]]) - np.log(probs[frames[j], other])
@@ -109,6 +109,7 @@ class GraphRhythm:
     def __init__(self, vocabulary: Sequence[str]):
         tables = _tables(tuple(vocabulary))
         self.units, self.meter, self.others = (tf.constant(x) for x in (tables.units, tables.meter, tables.others))
+        self.blank = len(vocabulary)
         self.barline, self.rest, self.multirest = (tf.constant(x) for x in (tables.barline, tables.rest,
                                                                            tables.multirest))
 
@@ -146,7 +147,7 @@ class GraphRhythm:
         others = tf.gather(self.others, ids)  # [B, L, A]
         read = tf.math.log(tf.gather(at, ids, batch_dims=2))
         cost = read[..., None] - tf.math.log(tf.gather(at, others, batch_dims=2))
-        fits = (tf.gather(self.units, others) - units[..., None] == -excess[..., None]) & \
+        fits = (tf.gather(self.units, others) - units[..., None] == -excess[..., None]) & (others != self.blank) & \
             (open_bar & timed)[..., None] & (cost <= COST)
         cost = tf.where(fits, cost, np.inf)
         token_cost = tf.reduce_min(cost, -1)

@@ -214,12 +214,17 @@ QUARTER_UNITS = 128
 """Duration units per quarter note: a double-dotted 128th (7/128 of a quarter) is a whole number of them."""
 
 
+def _timed_match(token: str) -> re.Match | None:
+    """The match of a note or rest token that takes time in the bar (not a grace note)."""
+    match = _NOTE_RE.fullmatch(token) or _REST_RE.fullmatch(token)
+    return None if match is None or match.re is _NOTE_RE and match["kind"] == "gracenote" else match
+
+
 @lru_cache(maxsize=4096)
 def duration_units(token: str) -> int | None:
     """How long a note or rest token lasts, in :data:`QUARTER_UNITS` per quarter; None for a grace note (it takes
     no time in the bar), a multi-measure rest, or any other token."""
-    match = _NOTE_RE.fullmatch(token) or _REST_RE.fullmatch(token)
-    if match is None or match.re is _NOTE_RE and match["kind"] == "gracenote":
+    if (match := _timed_match(token)) is None:
         return None
     dotted = duration.Duration(type=_M21_TYPES[match["dur"]], dots=len(match["dots"]))
     return int(dotted.quarterLength * QUARTER_UNITS)
@@ -239,8 +244,7 @@ def without_duration(token: str) -> str | None:
     """A note or rest token with its duration and dots left out (``note-C#5_quarter._fermata`` →
     ``note-C#5__fermata``): what two readings of one sign with different beams, flags or dots share; None for a
     grace note or any other token."""
-    match = _NOTE_RE.fullmatch(token) or _REST_RE.fullmatch(token)
-    if match is None or match.re is _NOTE_RE and match["kind"] == "gracenote":
+    if (match := _timed_match(token)) is None:
         return None
     return token[:match.start("dur")] + token[match.end("dots"):]
 

@@ -66,8 +66,9 @@ def _tables(vocabulary: tuple[str, ...]) -> _Tables:
 
 
 def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
-    """(first, end, bar units) of each bar of an id sequence that overruns its time signature and is neither a lone
-    rest nor holds a multi-measure rest: the tokens up to and including each barline, and after the last."""
+    """(first, end, units over its time signature) of each bar of an id sequence that overruns its time signature
+    and is neither a lone rest nor holds a multi-measure rest: the tokens up to and including each barline, and
+    after the last."""
     out, start, meter = [], 0, -1
     for j, token_id in enumerate(ids):
         meter = tables.meter[token_id] if tables.meter[token_id] >= 0 else meter
@@ -76,7 +77,7 @@ def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
             units = [tables.units[i] for i in members if tables.units[i] > 0]
             only_rest = len(units) == 1 and any(tables.rest[i] for i in members)
             if meter >= 0 and sum(units) > meter and not only_rest and not any(tables.multirest[i] for i in members):
-                out.append((start, j + 1, int(meter)))
+                out.append((start, j + 1, int(sum(units) - meter)))
             start = j + 1
     return out
 
@@ -85,8 +86,7 @@ def timed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], 
     """``ids`` with, in each bar that overruns its time signature, the one duration changed that makes it fit
     (the most probable under the token output's softmax ``probs`` [frames, classes], within :data:`COST`)."""
     tables, out = _tables(tuple(vocabulary)), list(ids)
-    for first, end, meter in bars(ids, tables):
-        excess = sum(int(tables.units[i]) for i in ids[first:end] if tables.units[i] >= 0) - meter
+    for first, end, excess in bars(ids, tables):
         best: tuple[float, int, int] | None = None
         for j in range(first, end):
             if tables.units[ids[j]] < 0:

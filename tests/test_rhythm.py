@@ -47,11 +47,24 @@ def test_a_grace_note_read_as_a_note_is_read_as_a_grace_note_where_the_bar_overr
     assert _timed(graced, {2: {"note-G5_eighth": 2.0}}) == graced
 
 
+def test_a_short_bar_that_one_dot_fills_gains_the_dot():
+    bar = ["clef-F4", "timeSignature-3/2", "note-D3_whole", "barline"]  # the dot of a whole note stands apart
+    assert _timed(bar, {2: {"note-D3_whole.": 2.0}}) == bar[:2] + ["note-D3_whole.", "barline"]
+    short = ["timeSignature-5/8", "note-A4_quarter", "note-B4_quarter", "barline"]
+    # either dot fills the bar: the more probable is taken
+    assert _timed(short, {1: {"note-A4_quarter.": 1.0}, 2: {"note-B4_quarter.": 3.0}})[1:3] == \
+        ["note-A4_quarter", "note-B4_quarter."]
+    assert _timed(short, {1: {"note-A4_half": 5.0}}) == short  # a short bar takes nothing but a dot
+
+
 def test_bars_that_fit_fall_short_or_need_an_unlikely_duration_are_left_alone():
     assert _timed(BAR[:4] + ["note-B4_thirty_second"] + BAR[5:]) == BAR[:4] + ["note-B4_thirty_second"] + BAR[5:]
     assert _timed(BAR) == BAR  # nothing else is probable enough: exp(-6) of the read class, beyond COST
     short = BAR[:3] + BAR[5:]  # a pick-up bar
     assert _timed(short, {2: {"note-A4_half": 5.0}}) == short
+    assert _timed(short, {2: {"note-A4_quarter.": -2.0}}) == short  # a dot would fill it, but is too unlikely
+    # a dot that overfills the bar is not taken
+    assert _timed(short, {3: {"note-A4_eighth.": 5.0}}) == short
     whole_rest = ["timeSignature-3/4", "rest-whole", "barline"]  # a whole-bar rest in any metre
     assert _timed(whole_rest, {1: {"rest-half.": 5.0}}) == whole_rest
     # no time signature read: nothing to count against
@@ -69,7 +82,7 @@ def test_each_bar_is_counted_against_the_time_signature_in_force():
 
 def test_the_graph_rule_gives_what_the_python_rule_gives():
     rng = np.random.default_rng(5)
-    durations = ["quarter", "eighth", "sixteenth", "sixteenth.", "thirty_second", "eighth.", "half"]
+    durations = ["quarter", "eighth", "sixteenth", "sixteenth.", "thirty_second", "eighth.", "half", "quarter."]
     graces = [f"gracenote-{p}_{d}" for p in ("C5", "A4", "F#4") for d in ("eighth", "sixteenth")]
     signs = [f"note-{p}_{d}" for p in ("C5", "A4", "F#4") for d in durations] + ["rest-eighth", "rest-quarter"]
     signs = [s for s in signs + graces if s in INDEX]

@@ -1,17 +1,19 @@
-"""Bars that overrun their time signature: the one note or rest whose other duration, among those the token
-output also gives it, makes the bar fit.
+"""Bars that do not add up to their time signature: the one note or rest whose other duration, among those the
+token output also gives it, makes the bar fit.
 
 Why: the recognizer often reads a thirty-second's third beam as a sixteenth's, sure of it (0.9 and more), and a
 dotted note's dot as missing: thirty-seconds are rare, so each of their pitch-and-duration classes is seldom seen
-in training. A musician counts the bar against its time signature. Staves built by this project have no tuplets,
-so a bar that adds up to more than its time signature allows holds a misread duration. The rule changes at most
-one sign per bar, to a duration the token output gives at least ``exp(-COST)`` of the probability of the one it
-read, at the sign's first frame, or a note to a grace note of its pitch (which takes no time: ornaments of the
-fiddle tunes were read as sixteenths); of several that fit, the most probable. Bars that add up to less are left alone:
-pick-up bars and bars cut at a repeat are short on purpose (on the fixed 1,200 staff validation staves: 86
-of the 2,887 bars after a staff's first, and 288 of the 1,200 first bars; one bar overran as written).
+in training, and the dot of a long note (a whole note in 3/2 or 4/2) stands far from its head. A musician
+counts the bar against its time signature. Staves built by this project have no tuplets, so a bar that adds up
+to more than its time signature allows holds a misread duration. The rule changes at most one sign per bar, to
+a duration the token output gives at least ``exp(-COST)`` of the probability of the one it read, at the sign's
+first frame, or a note to a grace note of its pitch (which takes no time: ornaments of the fiddle tunes were
+read as sixteenths); of several that fit, the most probable. A bar that adds up to less may be short on
+purpose: pick-up bars and bars cut at a repeat (on the fixed 1,200 validation staves: 86 of the 2,887 bars
+after a staff's first, and 288 of the 1,200 first bars; one bar overran as written). Such a bar only gains a
+missing dot, where one dot makes it exactly full: any other change to a short bar misread more than it mended.
 A bar that is one rest (a whole-bar rest is drawn as a whole rest in every metre) or has a multi-measure rest is
-left alone too. Tuned on the fixed 1,200 staff validation staves and their distorted copies (session 27).
+left alone too. Tuned on the fixed 1,200 validation staves and their distorted copies (sessions 27 and 28).
 
 :func:`timed` is the rule on token ids (library decoding); :class:`GraphRhythm` is the same rule in the serving
 graph; tests hold them equal.
@@ -66,9 +68,9 @@ def _tables(vocabulary: tuple[str, ...]) -> _Tables:
 
 
 def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
-    """(first, end, units over its time signature) of each bar of an id sequence that overruns its time signature
-    and is neither a lone rest nor holds a multi-measure rest: the tokens up to and including each barline, and
-    after the last."""
+    """(first, end, units over its time signature: negative when short) of each bar of an id sequence that does
+    not add up to its time signature and is neither a lone rest nor holds a multi-measure rest: the tokens up to
+    and including each barline, and after the last."""
     out, start, meter = [], 0, -1
     for j, token_id in enumerate(ids):
         meter = tables.meter[token_id] if tables.meter[token_id] >= 0 else meter
@@ -76,15 +78,22 @@ def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
             members = ids[start: j + 1]
             units = [tables.units[i] for i in members if tables.units[i] > 0]
             only_rest = len(units) == 1 and any(tables.rest[i] for i in members)
-            if meter >= 0 and sum(units) > meter and not only_rest and not any(tables.multirest[i] for i in members):
+            if meter >= 0 and units and sum(units) != meter and not only_rest and not any(tables.multirest[i] for i in members):
                 out.append((start, j + 1, int(sum(units) - meter)))
             start = j + 1
     return out
 
 
+def _fits(units: int, other: int, excess: int) -> bool:
+    """Whether reading a sign of ``units`` as ``other`` units mends a bar ``excess`` units over (under) its time
+    signature: any duration or a grace note for a bar that overruns, only one more dot (× 3/2) for a short one."""
+    return other - units == -excess and (excess > 0 or 2 * other == 3 * units)
+
+
 def timed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], probs: np.ndarray) -> list[int]:
-    """``ids`` with, in each bar that overruns its time signature, the one duration changed that makes it fit
-    (the most probable under the token output's softmax ``probs`` [frames, classes], within :data:`COST`)."""
+    """``ids`` with, in each bar that overruns its time signature, the one duration changed that makes it fit,
+    and in each short bar the one dot added that fills it (the most probable under the token output's softmax
+    ``probs`` [frames, classes], within :data:`COST`)."""
     tables, out = _tables(tuple(vocabulary)), list(ids)
     for first, end, excess in bars(ids, tables):
         best: tuple[float, int, int] | None = None
@@ -92,7 +101,7 @@ def timed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], 
             if tables.units[ids[j]] < 0:
                 continue
             for other in tables.others[ids[j]]:
-                if other == len(vocabulary) or tables.units[other] - tables.units[ids[j]] != -excess:  # padding
+                if other == len(vocabulary) or not _fits(tables.units[ids[j]], tables.units[other], excess):  # padding
                     continue
                 with np.errstate(divide="ignore"):  # a class the output gives nothing costs infinitely much
                     cost = np.log(probs[frames[j], ids[j]]) - np.log(probs[frames[j], other])
@@ -142,13 +151,15 @@ class GraphRhythm:
         rests = per_bar(tf.cast(tf.gather(self.rest, ids) & real, tf.int32), tf.math.unsorted_segment_sum)
         multirests = per_bar(tf.cast(tf.gather(self.multirest, ids) & real, tf.int32), tf.math.unsorted_segment_sum)
         excess = total - meter
-        open_bar = (meter >= 0) & (excess > 0) & (multirests == 0) & ~((signs == 1) & (rests > 0))
+        open_bar = (meter >= 0) & (signs > 0) & (excess != 0) & (multirests == 0) & ~((signs == 1) & (rests > 0))
 
         others = tf.gather(self.others, ids)  # [B, L, A]
         read = tf.math.log(tf.gather(at, ids, batch_dims=2))
         cost = read[..., None] - tf.math.log(tf.gather(at, others, batch_dims=2))
-        fits = (tf.gather(self.units, others) - units[..., None] == -excess[..., None]) & (others != self.blank) & \
-            (open_bar & timed)[..., None] & (cost <= COST)
+        other_units = tf.gather(self.units, others)
+        mends = (other_units - units[..., None] == -excess[..., None]) & \
+            ((excess > 0)[..., None] | (2 * other_units == 3 * units[..., None]))
+        fits = mends & (others != self.blank) & (open_bar & timed)[..., None] & (cost <= COST)
         cost = tf.where(fits, cost, np.inf)
         token_cost = tf.reduce_min(cost, -1)
         choice = tf.gather(others, tf.argmin(cost, -1, output_type=tf.int32), batch_dims=2)

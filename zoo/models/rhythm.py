@@ -78,7 +78,8 @@ def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
             members = ids[start: j + 1]
             units = [tables.units[i] for i in members if tables.units[i] > 0]
             only_rest = len(units) == 1 and any(tables.rest[i] for i in members)
-            if meter >= 0 and units and sum(units) != meter and not only_rest and not any(tables.multirest[i] for i in members):
+            multirest = any(tables.multirest[i] for i in members)
+            if meter >= 0 and units and sum(units) != meter and not only_rest and not multirest:
                 out.append((start, j + 1, int(sum(units) - meter)))
             start = j + 1
     return out

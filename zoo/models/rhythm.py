@@ -2,8 +2,9 @@
 token output also gives it, makes the bar fit.
 
 Why: the recognizer often reads a thirty-second's third beam as a sixteenth's, sure of it (0.9 and more), and a
-dotted note's dot as missing: thirty-seconds are rare, so each of their pitch-and-duration classes is seldom seen
-in training, and the dot of a long note (a whole note in 3/2 or 4/2) stands far from its head. A musician
+dotted note's dot as missing: thirty-seconds and dotted whole notes are rare, so each of their
+pitch-and-duration classes is seldom seen in training (1,420 dotted whole notes among the training staves,
+against 20,797 whole notes, over 30 pitches). A musician
 counts the bar against its time signature. Staves built by this project have no tuplets, so a bar that adds up
 to more than its time signature allows holds a misread duration. The rule changes at most one sign per bar, to
 a duration the token output gives at least ``exp(-COST)`` of the probability of the one it read, at the sign's

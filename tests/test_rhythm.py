@@ -48,7 +48,7 @@ def test_a_grace_note_read_as_a_note_is_read_as_a_grace_note_where_the_bar_overr
 
 
 def test_a_short_bar_that_one_dot_fills_gains_the_dot():
-    bar = ["clef-F4", "timeSignature-3/2", "note-D3_whole", "barline"]  # the dot of a whole note stands apart
+    bar = ["clef-F4", "timeSignature-3/2", "note-D3_whole", "barline"]  # a dotted whole read without its dot
     assert _timed(bar, {2: {"note-D3_whole.": 2.0}}) == bar[:2] + ["note-D3_whole.", "barline"]
     short = ["timeSignature-5/8", "note-A4_quarter", "note-B4_quarter", "barline"]
     # either dot fills the bar: the more probable is taken

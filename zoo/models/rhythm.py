@@ -4,12 +4,12 @@ token output also gives it, makes the bar fit.
 Why: the recognizer often reads a thirty-second's third beam as a sixteenth's, sure of it (0.9 and more), and a
 dotted note's dot as missing: thirty-seconds and dotted whole notes are rare, so each of their
 pitch-and-duration classes is seldom seen in training (1,420 dotted whole notes among the training staves,
-against 20,797 whole notes, over 30 pitches). A musician
-counts the bar against its time signature. Staves built by this project have no tuplets, so a bar that adds up
-to more than its time signature allows holds a misread duration. The rule changes at most one sign per bar, to
-a duration the token output gives at least ``exp(-COST)`` of the probability of the one it read, at the sign's
-first frame, or a note to a grace note of its pitch (which takes no time: ornaments of the fiddle tunes were
-read as sixteenths); of several that fit, the most probable. A bar that adds up to less may be short on
+against 20,797 whole notes, over 30 pitches). A musician counts the bar against its time signature. Staves
+built by this project have no tuplets, so a bar that adds up to more than its time signature allows holds a
+misread duration. The rule changes at most one sign per bar, to a duration the token output gives at least
+``exp(-COST)`` of the probability of the one it read, at the sign's first frame, or a note to a grace note of
+its pitch (which takes no time: ornaments of the fiddle tunes were read as sixteenths); of several that fit,
+the most probable. A bar that adds up to less may be short on
 purpose: pick-up bars and bars cut at a repeat (on the fixed 1,200 validation staves: 86 of the 2,887 bars
 after a staff's first, and 288 of the 1,200 first bars; one bar overran as written). Such a bar only gains a
 missing dot, where one dot makes it exactly full: any other change to a short bar misread more than it mended.

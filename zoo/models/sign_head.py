@@ -124,11 +124,6 @@ def build_layer() -> tf.keras.layers.Dense:
     return tf.keras.layers.Dense(len(ALPHABET) + 1, name=LAYER_NAME)
 
 
-def sign_probability(sign_logits: tf.Tensor) -> tf.Tensor:
-    """[..., T] probability that a frame shows an accidental sign."""
-    return tf.reduce_sum(tf.nn.softmax(sign_logits)[..., : len(SIGNS)], axis=-1)
-
-
 def evidence(sign_prob: np.ndarray, frames: Sequence[int], window: int = WINDOW) -> list[float]:
     """For tokens starting at ``frames``: the most sign probability in the ``window`` frames before and at each."""
     return [float(sign_prob[max(0, f - window): f + 1].max()) for f in frames]
@@ -344,10 +339,11 @@ class GraphRule:
         ids, frames = self._best_path(logits, lengths)
         counts = tf.cast(frames.row_lengths(), tf.int32)
         frames = frames.to_tensor(default_value=0)
-        signs = tf.nn.max_pool1d(tf.pad(tf.nn.softmax(sign_logits)[..., : len(SIGNS)], [[0, 0], [WINDOW, 0], [0, 0]]),
+        head = tf.nn.softmax(sign_logits)
+        signs = tf.nn.max_pool1d(tf.pad(head[..., : len(SIGNS)], [[0, 0], [WINDOW, 0], [0, 0]]),
                                  WINDOW + 1, 1, "VALID")  # frame t: the most over frames t - WINDOW..t, per sign
-        near = tf.nn.max_pool1d(tf.pad(sign_probability(sign_logits), [[0, 0], [WINDOW, 0]])[..., None],
-                                WINDOW + 1, 1, "VALID")[..., 0]
+        near = tf.nn.max_pool1d(tf.pad(tf.reduce_sum(head[..., : len(SIGNS)], -1), [[0, 0], [WINDOW, 0]])[..., None],
+                                WINDOW + 1, 1, "VALID")[..., 0]  # the same for the probability of any sign
         seen = tf.gather(near, frames, batch_dims=1)
         sure = tf.gather(signs, frames, batch_dims=1)  # [B, L, signs]
         printed = tf.where(tf.reduce_max(sure, -1) >= PRINTED_SURE,
@@ -359,14 +355,15 @@ class GraphRule:
         key = tf.where(counted == self.second_key(ids, frames, probs), counted, _NO_ALTER)
         at = tf.gather(probs, frames, batch_dims=1)  # [B, L, V+1]: each token's first frame
         ids = self.rhythm(ids, counts, at)
-        steps = tf.where(tf.gather(at, ids, batch_dims=2) < PLACE_DOUBT, self.head_steps(sign_logits, frames, lengths),
+        steps = tf.where(tf.gather(at, ids, batch_dims=2) < PLACE_DOUBT, self.head_steps(head, frames, lengths),
                          _NO_ALTER)
         choices = tf.math.top_k(at, tf.minimum(PLACE_CHOICES, tf.shape(at)[-1])).indices
         ids = self(ids, tf.where(ids == blank, 1.0, seen), key, steps, choices, printed)
-        return self.tied(ids, frames, sign_logits)
+        return self.tied(ids, frames, head)
 
-    def tied(self, ids: tf.Tensor, frames: tf.Tensor, sign_logits: tf.Tensor) -> tf.Tensor:
-        """:func:`tied` on ids [B, L] padded with the blank and their frames [B, L]: ids with the ties inserted."""
+    def tied(self, ids: tf.Tensor, frames: tf.Tensor, head: tf.Tensor) -> tf.Tensor:
+        """:func:`tied` on ids [B, L] padded with the blank, their frames [B, L] and the head's softmax [B, T, A+1]:
+        ids with the ties inserted."""
         blank = tf.shape(self.is_note)[0] - 1
 
         def ahead(x: tf.Tensor, by: int, fill) -> tf.Tensor:
@@ -378,7 +375,7 @@ class GraphRule:
         same = tf.gather(self.is_note, ids) & ~tf.gather(self.grace, ids) & tf.gather(self.is_note, after) & \
             (tf.gather(self.place, ids) == tf.gather(self.place, after)) & \
             (tf.gather(self.alter, ids) == tf.gather(self.alter, after))
-        tie = tf.nn.softmax(sign_logits)[..., _TIE]  # [B, T]
+        tie = head[..., _TIE]  # [B, T]
         time = tf.range(tf.shape(tie)[1])[None, None, :]
         between = (time >= frames[..., None]) & (time <= until[..., None])
         seen = tf.reduce_max(tf.where(between, tie[:, None, :], 0.0), -1)
@@ -388,9 +385,10 @@ class GraphRule:
         return tf.ragged.boolean_mask(pairs, keep).to_tensor(default_value=blank)
 
     @staticmethod
-    def head_steps(sign_logits: tf.Tensor, frames: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
-        """:func:`head_steps` per token [B, L] (``_NO_ALTER`` for None), from token frames [B, L]."""
-        steps = tf.nn.softmax(sign_logits)[..., _FIRST_STEP:_FIRST_STEP + len(NOTE_STEPS)]
+    def head_steps(head: tf.Tensor, frames: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        """:func:`head_steps` per token [B, L] (``_NO_ALTER`` for None), from the head's softmax [B, T, A+1] and
+        token frames [B, L]."""
+        steps = head[..., _FIRST_STEP:_FIRST_STEP + len(NOTE_STEPS)]
         steps *= tf.cast(tf.sequence_mask(lengths, tf.shape(steps)[1]), steps.dtype)[..., None]
         near = tf.gather(tf.nn.max_pool1d(steps, 2 * PLACE_WINDOW + 1, 1, "SAME"), frames, batch_dims=1)
         return tf.where(tf.reduce_max(near, -1) >= PLACE_SURE,

@@ -9,10 +9,10 @@ built by this project have no tuplets, so a bar that adds up to more than its ti
 misread duration. The rule changes at most one sign per bar, to a duration the token output gives at least
 ``exp(-COST)`` of the probability of the one it read, at the sign's first frame, or a note to a grace note of
 its pitch (which takes no time: ornaments of the fiddle tunes were read as sixteenths); of several that fit,
-the most probable. A bar that adds up to less may be short on
-purpose: pick-up bars and bars cut at a repeat (on the fixed 1,200 validation staves: 86 of the 2,887 bars
-after a staff's first, and 288 of the 1,200 first bars; one bar overran as written). Such a bar only gains a
-missing dot, where one dot makes it exactly full: any other change to a short bar misread more than it mended.
+the most probable. A bar that adds up to less may be short on purpose: pick-up bars and bars cut at a repeat
+(on the fixed 1,200 validation staves: 86 of the 2,887 bars after a staff's first, and 288 of the 1,200 first
+bars; one bar overran as written). Such a bar only gains a missing dot, where one dot makes it exactly full:
+any other change to a short bar misread more than it mended.
 A bar that is one rest (a whole-bar rest is drawn as a whole rest in every metre) or has a multi-measure rest is
 left alone too. Tuned on the fixed 1,200 validation staves and their distorted copies (sessions 27 and 28).
 
@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from zoo.datasets.semantic import bar_units, duration_units, without_duration
 
+Units = int | np.integer | np.ndarray | tf.Tensor  # durations in QUARTER_UNITS, one or many
 COST = 5.0  # nats: log(probability of the read duration / probability of the other one) at most this
 
 
@@ -86,10 +87,11 @@ def bars(ids: Sequence[int], tables: _Tables) -> list[tuple[int, int, int]]:
     return out
 
 
-def _fits(units: int, other: int, excess: int) -> bool:
+def _fits(units: Units, other: Units, excess: Units) -> Units:
     """Whether reading a sign of ``units`` as ``other`` units mends a bar ``excess`` units over (under) its time
-    signature: any duration or a grace note for a bar that overruns, only one more dot (× 3/2) for a short one."""
-    return other - units == -excess and (excess > 0 or 2 * other == 3 * units)
+    signature: any duration or a grace note for a bar that overruns, only one more dot (× 3/2) for a short one.
+    Elementwise on numbers, numpy arrays and tensors alike, so the graph rule asks the same question."""
+    return (other - units == -excess) & ((excess > 0) | (2 * other == 3 * units))
 
 
 def timed(ids: Sequence[int], frames: Sequence[int], vocabulary: Sequence[str], probs: np.ndarray) -> list[int]:
@@ -158,10 +160,8 @@ class GraphRhythm:
         others = tf.gather(self.others, ids)  # [B, L, A]
         read = tf.math.log(tf.gather(at, ids, batch_dims=2))
         cost = read[..., None] - tf.math.log(tf.gather(at, others, batch_dims=2))
-        other_units = tf.gather(self.units, others)
-        mends = (other_units - units[..., None] == -excess[..., None]) & \
-            ((excess > 0)[..., None] | (2 * other_units == 3 * units[..., None]))
-        fits = mends & (others != self.blank) & (open_bar & timed)[..., None] & (cost <= COST)
+        fits = _fits(units[..., None], tf.gather(self.units, others), excess[..., None]) & (others != self.blank) & \
+            (open_bar & timed)[..., None] & (cost <= COST)
         cost = tf.where(fits, cost, np.inf)
         token_cost = tf.reduce_min(cost, -1)
         choice = tf.gather(others, tf.argmin(cost, -1, output_type=tf.int32), batch_dims=2)

@@ -88,7 +88,7 @@ def test_loose_margins_around_a_staff_are_trimmed(primus_fixture):
 
 @pytest.mark.parametrize("data, message", [
     (b"", "image bytes are empty"),
-    (b"definitely not an image", "Unknown image file format"),
+    (b"definitely not an image", "not a PNG, JPEG or BMP image"),
     (_png(np.full((100, 400), 255)), "image is blank"),
     (_png(np.zeros((8, 8))), "at least 16x16"),
     (_png(np.tile(np.array([[0, 255]]), (20, 3000))), "at most 4096 px"),
@@ -415,6 +415,7 @@ def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp
     other = tmp_path / "other"
     other.mkdir()
     (other / "omr-resnet-bisru.weights.h5").write_bytes((run / "omr-resnet-bisru.weights.h5").read_bytes())
+    (other / "vocabulary.txt").write_text((run / "vocabulary.txt").read_text())
     write_manifest(other, "omr-resnet-bisru", "omr-resnet-bisru.weights.h5",
                    **{**{k: v for k, v in manifest.items() if k not in ("name", "weights")},
                       "config": {**manifest["config"], "fusion": not manifest["config"]["fusion"]}})

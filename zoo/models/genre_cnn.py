@@ -15,23 +15,23 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.models.inputs import read_bytes
-from zoo.preprocessing import audio
-from zoo.preprocessing.errors import plain_message
+from zoo.preprocessing import audio, headers
+from zoo.preprocessing.errors import AudioInputError, plain_message
 from zoo.registry import ZooModel, register_model
 
 GENRES: tuple[str, ...] = ("chorale", "renaissance", "classical", "folk", "fiddle")
 DEFAULT_CONFIG: dict[str, Any] = {"filters": [16, 32, 64, 128], "dropout": 0.3, "n_mels": audio.N_MELS,
                                   "labels": list(GENRES), "temporal_units": 0}
+WINDOW_BATCH = 32  # 10-s windows of one recording run through the network at once
 INPUT_SPEC = {
-    "audio": "WAV (16-bit PCM), FLAC, Ogg Vorbis or MP3 bytes; any sample rate; mono or stereo",
+    "audio": f"WAV (16-bit PCM), FLAC, Ogg Vorbis or MP3 bytes; {audio.MIN_RATE}-{audio.MAX_RATE} Hz; up to "
+             f"{audio.MAX_CHANNELS} channels; {audio.MIN_SECONDS:g}-{audio.MAX_SECONDS:g} s",
+    "served": "WAV (16-bit PCM) only: the exported signature leaves out tensorflow-io's FLAC/OGG/MP3 decoders, "
+              "which stock TF Serving cannot load",
     "log_mel": [None, audio.N_MELS],
     "clip_seconds": audio.CLIP_SECONDS,
     "sample_rate": audio.SAMPLE_RATE,
 }
-
-
-class AudioInputError(ValueError):
-    """Audio that cannot be classified (empty, not audio, too short); the message says which."""
 
 
 def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes: int,
@@ -73,6 +73,7 @@ class GenreClassifier(ZooModel):
     def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
         """Audio → log-mel windows [W, 431, 128] (every 10 s of the recording, the last padded)."""
         data = read_bytes(raw, AudioInputError)
+        headers.audio_header(data)  # rate, channels and length are checked before anything is decoded
         try:
             samples, rate = audio.decode_audio(data)
         except tf.errors.InvalidArgumentError as exc:
@@ -87,7 +88,9 @@ class GenreClassifier(ZooModel):
     def predict_scores(self, raw: bytes | str | Path) -> np.ndarray:
         """Mean class probabilities over the recording's windows."""
         windows = self.preprocess(raw)
-        return self.keras_model.predict_on_batch(windows).mean(axis=0)
+        scores = [self.keras_model.predict_on_batch(windows[i:i + WINDOW_BATCH]) for i in
+                  range(0, len(windows), WINDOW_BATCH)]  # a long recording's windows in bounded batches
+        return np.concatenate(scores).mean(axis=0)
 
     def predict(self, inputs: Any) -> dict[str, Any] | list[dict[str, Any]]:
         """``{"genre": ..., "scores": {genre: p}}`` for one input, a list of those for a list."""

@@ -23,15 +23,17 @@ from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, Resid
 from zoo.models import ctc, key_spelling, sign_head, test_time
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import image as staff_image
-from zoo.preprocessing.errors import plain_message
+from zoo.preprocessing.errors import ImageInputError, plain_message
 from zoo.pretrained import Manifest, WeightsError
 from zoo.registry import ZooModel, register_model
 
 TIME_REDUCTION = 4  # image columns per output frame
 POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))  # height /16, width /4
 INPUT_SPEC = {
-    "image": "PNG/JPEG bytes of one staff (colour is converted), any width up to "
-             f"{staff_image.MAX_WIDTH} px after height normalization",
+    "image": "PNG, JPEG or BMP bytes of one staff (colour is converted), any width up to "
+             f"{staff_image.MAX_WIDTH} px after height normalization, at most {staff_image.MAX_INPUT_PIXELS:,} "
+             "pixels; the library also splits pages of single-staff systems",
+    "served": "PNG, JPEG or BMP bytes of one staff per image",
     "tensor": [staff_image.HEIGHT, None, 1],
     "height": staff_image.HEIGHT,
 }
@@ -40,10 +42,6 @@ INPUT_SPEC = {
 FILTERS = {"resnet": [16, 32, 64, 128], "plain": [32, 64, 128, 128]}
 COMMON = {"rnn_units": 128, "rnn_layers": 2, "dropout": 0.2,
           "height": staff_image.HEIGHT, "leaky_alpha": 0.1}
-
-
-class ImageInputError(ValueError):
-    """An image that cannot be recognized (not an image, blank, too small or too large); the message says which."""
 
 
 def output_lengths(widths: tf.Tensor) -> tf.Tensor:
@@ -181,11 +179,7 @@ class ScoreRecognizer(ZooModel):
         """A page of single-staff systems → one result per staff, top to bottom."""
         from zoo.preprocessing import pages
 
-        data = read_bytes(raw, ImageInputError)
-        try:
-            crops = pages.split_staves(data)
-        except ValueError as exc:
-            raise ImageInputError(str(exc)) from None
+        crops = pages.split_staves(read_bytes(raw, ImageInputError))
         staves = [self.preprocess(c) for c in crops]
         return self.recognize_staves(staves, beam, tta) if staves else []
 

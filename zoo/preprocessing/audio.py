@@ -37,6 +37,8 @@ import numpy as np
 import soundfile as sf
 import tensorflow as tf
 
+from zoo.preprocessing.header_bytes import bits, bytes_at, substr, uint
+
 SAMPLE_RATE = 22050  # Hz; all audio is resampled to this rate (Nyquist 11025 Hz covers the partials that matter)
 N_FFT = 2048  # STFT window and FFT length: 92.9 ms, 10.8 Hz per FFT bin, enough to separate low piano notes
 HOP = 512  # 23.2 ms between frames, i.e. SAMPLE_RATE / HOP ~= 43.07 frames per second
@@ -46,6 +48,14 @@ FMAX = 11025.0  # Hz, highest mel band edge = SAMPLE_RATE / 2
 LOG_OFFSET = 1e-6  # log-mel = ln(mel power + LOG_OFFSET); keeps silence finite at ln(1e-6) ~= -13.8
 CLIP_SECONDS = 10.0  # fixed clip length the genre model and the serving signature see
 MIN_SECONDS = 1.0  # shorter audio is rejected: a clip padded from less than this is mostly zeros
+# What a header may claim. Outside these ranges a file is refused before it is resampled: a WAV claiming 1 Hz
+# would be upsampled 22,050-fold, and a few kilobytes of FLAC silence can claim days of audio.
+MAX_SECONDS = 1800.0  # a recording of half an hour; split longer ones
+MIN_RATE, MAX_RATE = 4000, 192000  # Hz: telephone speech to studio masters
+MAX_CHANNELS = 8  # 7.1 surround
+RATE_MESSAGE = "sample rate is {} Hz; " f"{MIN_RATE}-{MAX_RATE} Hz is accepted"
+CHANNELS_MESSAGE = "audio has {} channels; " f"at most {MAX_CHANNELS} are accepted"
+LONG_MESSAGE = "audio is {} s long; " f"at most {MAX_SECONDS:g} s is accepted (split the recording)"
 FORMATS = ("wav", "flac", "ogg", "mp3")  # in the order of the in-graph format index
 _RESAMPLE_PAD = 2048  # zeros appended before the FFT resampler so the end does not ring into the start
 _CROP_CONTEXT_SECONDS = 0.05  # extra input kept on both sides of a centre crop, removed again after resampling
@@ -88,29 +98,12 @@ def check_duration(samples: tf.Tensor, rate: tf.Tensor | int, min_seconds: float
 # --------------------------------------------------------------------------------------------------- decoding
 
 
-def _substr(data: tf.Tensor, pos: tf.Tensor | int, length: int) -> tf.Tensor:
-    """Exactly ``length`` bytes of ``data`` from ``pos``, zero-padded past the end, so header reads never fail."""
-    padded = tf.strings.join([data, tf.constant(b"\0" * length)])
-    pos = tf.minimum(tf.cast(pos, tf.int32), tf.strings.length(data))
-    return tf.strings.substr(padded, pos, length)
-
-
-def _bytes_at(data: tf.Tensor, pos: tf.Tensor | int, length: int) -> tf.Tensor:
-    """Header bytes as int32 [length] for bit arithmetic."""
-    raw = tf.io.decode_raw(_substr(data, pos, length), tf.uint8, fixed_length=length)
-    return tf.cast(raw, tf.int32)
-
-
-def _bits(x: tf.Tensor, shift: int, mask: int) -> tf.Tensor:
-    return tf.bitwise.bitwise_and(tf.bitwise.right_shift(x, shift), mask)
-
-
 def _sniff(data: tf.Tensor) -> tf.Tensor:
     """Index into :data:`FORMATS` from the magic bytes, or -1."""
-    head = _substr(data, 0, 12)
+    head = substr(data, 0, 12)
     magic = tf.strings.substr(head, 0, 4)
-    first = _bytes_at(data, 0, 2)
-    is_mp3_frame = tf.logical_and(tf.equal(first[0], 0xFF), tf.equal(_bits(first[1], 5, 7), 7))
+    first = bytes_at(data, 0, 2)
+    is_mp3_frame = tf.logical_and(tf.equal(first[0], 0xFF), tf.equal(bits(first[1], 5, 7), 7))
     found = tf.stack([
         tf.logical_and(tf.equal(magic, "RIFF"), tf.equal(tf.strings.substr(head, 8, 4), "WAVE")),
         tf.equal(magic, "fLaC"),
@@ -140,15 +133,23 @@ def _decode_wav(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _decode_flac(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """tfio needs the decoder dtype to match the bit depth, so read it (and the rate) from STREAMINFO."""
-    info = _bytes_at(data, 18, 4)  # STREAMINFO body starts at byte 8; rate: 20 bits from byte 18, then 3 + 5 bits
-    rate = tf.bitwise.left_shift(info[0], 12) + tf.bitwise.left_shift(info[1], 4) + _bits(info[2], 4, 15)
-    bits = tf.bitwise.left_shift(tf.bitwise.bitwise_and(info[2], 1), 4) + _bits(info[3], 4, 15) + 1
+    """tfio needs the decoder dtype to match the bit depth, so read it (and the rate) from STREAMINFO.
+
+    A FLAC stream of silence packs hours into a few kilobytes, so its stated length (36 bits after the bit
+    depth) is checked against :data:`MAX_SECONDS` before anything is decoded.
+    """
+    info = bytes_at(data, 18, 4)  # STREAMINFO body starts at byte 8; rate: 20 bits from byte 18, then 3 + 5 bits
+    rate = tf.bitwise.left_shift(info[0], 12) + tf.bitwise.left_shift(info[1], 4) + bits(info[2], 4, 15)
+    depth = tf.bitwise.left_shift(tf.bitwise.bitwise_and(info[2], 1), 4) + bits(info[3], 4, 15) + 1
+    frames = tf.bitwise.left_shift(tf.cast(bits(info[3], 0, 15), tf.int64), 32) + uint(data, 22, 4, True)
+    seconds = tf.cast(frames, tf.float64) / tf.cast(tf.maximum(rate, 1), tf.float64)
+    data = _checked(data, frames > 0, "FLAC header does not state the stream's length")
+    data = _checked(data, seconds <= MAX_SECONDS, tf.strings.format(LONG_MESSAGE, tf.round(seconds)))
     decode = _tfio().audio.decode_flac
     audio = tf.case(
         [
-            (bits <= 8, lambda: (tf.cast(decode(data, dtype=tf.uint8), tf.float32) - 128.0) / 128.0),
-            (bits <= 16, lambda: tf.cast(decode(data, dtype=tf.int16), tf.float32) / 32768.0),
+            (depth <= 8, lambda: (tf.cast(decode(data, dtype=tf.uint8), tf.float32) - 128.0) / 128.0),
+            (depth <= 16, lambda: tf.cast(decode(data, dtype=tf.int16), tf.float32) / 32768.0),
         ],
         default=lambda: tf.cast(decode(data, dtype=tf.int32), tf.float32) / 2147483648.0,
     )
@@ -157,9 +158,9 @@ def _decode_flac(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 def _decode_ogg(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The first Ogg page holds the Vorbis identification header, whose bytes 12..15 are the rate (little endian)."""
-    start = 27 + _bytes_at(data, 26, 1)[0]  # fixed page header, then one byte per segment
-    is_vorbis = tf.equal(_substr(data, start, 7), b"\x01vorbis")
-    rate_bytes = _bytes_at(data, start + 12, 4)
+    start = 27 + bytes_at(data, 26, 1)[0]  # fixed page header, then one byte per segment
+    is_vorbis = tf.equal(substr(data, start, 7), b"\x01vorbis")
+    rate_bytes = bytes_at(data, start + 12, 4)
     rate = tf.reduce_sum(rate_bytes * tf.constant([1, 1 << 8, 1 << 16, 1 << 24]))
     rate = _checked(rate, is_vorbis, "Ogg stream is not Vorbis (Ogg Opus and Ogg FLAC are not supported)")
     return _tfio().audio.decode_vorbis(data), rate
@@ -167,15 +168,15 @@ def _decode_ogg(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 def _mp3_rate(data: tf.Tensor) -> tf.Tensor:
     """Sample rate from the first valid MPEG audio frame header after an optional ID3v2 tag."""
-    head = _bytes_at(data, 0, 10)
+    head = bytes_at(data, 0, 10)
     tag_size = tf.reduce_sum(head[6:10] * tf.constant([1 << 21, 1 << 14, 1 << 7, 1])) + 10
-    tag_size += tf.where(tf.equal(_bits(head[5], 4, 1), 1), 10, 0)  # footer present
-    start = tf.where(tf.equal(_substr(data, 0, 3), "ID3"), tag_size, 0)
-    b = _bytes_at(data, start, _MP3_SEARCH_BYTES + 2)
+    tag_size += tf.where(tf.equal(bits(head[5], 4, 1), 1), 10, 0)  # footer present
+    start = tf.where(tf.equal(substr(data, 0, 3), "ID3"), tag_size, 0)
+    b = bytes_at(data, start, _MP3_SEARCH_BYTES + 2)
     b0, b1, b2 = b[:-2], b[1:-1], b[2:]
-    version, layer, bitrate, rate_index = _bits(b1, 3, 3), _bits(b1, 1, 3), _bits(b2, 4, 15), _bits(b2, 2, 3)
+    version, layer, bitrate, rate_index = bits(b1, 3, 3), bits(b1, 1, 3), bits(b2, 4, 15), bits(b2, 2, 3)
     valid = tf.reduce_all(
-        tf.stack([tf.equal(b0, 0xFF), tf.equal(_bits(b1, 5, 7), 7), version != 1, layer != 0, bitrate != 15,
+        tf.stack([tf.equal(b0, 0xFF), tf.equal(bits(b1, 5, 7), 7), version != 1, layer != 0, bitrate != 15,
                   rate_index != 3]),
         axis=0,
     )
@@ -206,8 +207,9 @@ def decode_audio(audio_bytes: tf.Tensor | bytes, formats: Sequence[str] = FORMAT
     """Decode WAV/FLAC/Ogg Vorbis/MP3 bytes to mono float32 samples [N] and the int32 sample rate.
 
     ``formats`` limits which decoders are put in the graph; leaving out flac/ogg/mp3 keeps tensorflow-io ops out.
-    Raises InvalidArgumentError for empty bytes, unknown formats, excluded formats and corrupt streams (the last
-    with the decoder's own message, e.g. "Data too short").
+    Raises InvalidArgumentError for empty bytes, unknown formats, excluded formats, corrupt streams (with the
+    decoder's own message, e.g. "Data too short"), and rates, channel counts or lengths outside the accepted
+    ranges (:data:`MIN_RATE`..:data:`MAX_RATE`, :data:`MAX_CHANNELS`, :data:`MAX_SECONDS`).
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -223,6 +225,11 @@ def decode_audio(audio_bytes: tf.Tensor | bytes, formats: Sequence[str] = FORMAT
     audio, rate = tf.switch_case(kind, branches)
     rate = tf.cast(rate, tf.int32)
     rate = _checked(rate, rate > 0, "could not read the sample rate from the audio header")
+    rate = _checked(rate, tf.logical_and(rate >= MIN_RATE, rate <= MAX_RATE), tf.strings.format(RATE_MESSAGE, rate))
+    shape = tf.shape(audio)
+    audio = _checked(audio, shape[-1] <= MAX_CHANNELS, tf.strings.format(CHANNELS_MESSAGE, shape[-1]))
+    seconds = tf.cast(shape[0], tf.float64) / tf.cast(rate, tf.float64)
+    audio = _checked(audio, seconds <= MAX_SECONDS, tf.strings.format(LONG_MESSAGE, tf.round(seconds)))
     return tf.reduce_mean(tf.cast(audio, tf.float32), axis=-1), rate
 
 

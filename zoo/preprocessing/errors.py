@@ -1,4 +1,4 @@
-"""Turn TensorFlow's assertion errors into the plain sentence they carry."""
+"""Input errors with a plain sentence, and TensorFlow's assertion errors turned into the sentence they carry."""
 from __future__ import annotations
 
 import re
@@ -6,6 +6,18 @@ import re
 import tensorflow as tf
 
 _SUMMARIZED = re.compile(r"Summarized data: b['\"](.*?)['\"]\s*$", re.M)
+
+
+class InputError(ValueError):
+    """An input that cannot be used (unreadable, wrong kind, out of the accepted ranges); the message says which."""
+
+
+class ImageInputError(InputError):
+    """An image that cannot be recognized (not an image, blank, too small or too large)."""
+
+
+class AudioInputError(InputError):
+    """Audio that cannot be classified (empty, not audio, too short or long, an implausible header)."""
 
 
 def plain_message(exc: tf.errors.OpError) -> str:

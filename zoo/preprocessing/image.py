@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from zoo.preprocessing.header_bytes import substr, uint
+
 HEIGHT = 64  # every staff is resized to this height, keeping its aspect ratio
 MIN_SIDE = 16  # px; a smaller input cannot hold a staff
 MAX_INPUT_PIXELS = 40_000_000  # decoded input size cap (e.g. 8000 x 5000)
@@ -22,19 +24,56 @@ def _check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
         return tf.identity(x)
 
 
+SMALL_MESSAGE = "image is {}x{} px; " f"at least {MIN_SIDE}x{MIN_SIDE} is needed"
+LARGE_MESSAGE = "image is {}x{} px; " f"at most {MAX_INPUT_PIXELS:,} pixels are accepted"
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"BM")  # PNG, JPEG, BMP: the formats decoded here
+
+
+def _signed32(x: tf.Tensor) -> tf.Tensor:
+    return tf.where(x >= 2 ** 31, x - 2 ** 32, x)
+
+
+def header_size(data: tf.Tensor) -> tf.Tensor:
+    """[width, height] (int64) as a PNG, JPEG or BMP header states it, before anything is decoded.
+
+    A 441 KB PNG can claim 20,000 × 20,000 pixels, which decoding would allocate; the decoders never exceed the
+    size their header gives, so checking it first bounds what an image costs. Other formats fail here.
+    """
+    kind = tf.argmax(tf.stack([tf.strings.substr(substr(data, 0, len(m)), 0, len(m)) == m for m in _SIGNATURES]
+                              + [tf.constant(True)]), output_type=tf.int32)
+    kind = _check(kind, kind < len(_SIGNATURES), "not a PNG, JPEG or BMP image (unrecognised header bytes)")
+
+    def png() -> tf.Tensor:  # IHDR follows the signature: width and height, big-endian
+        return tf.stack([uint(data, 16, 4, True), uint(data, 20, 4, True)])
+
+    def jpeg() -> tf.Tensor:  # the frame header's size, found by the JPEG library without decoding
+        shape = tf.io.extract_jpeg_shape(data, output_type=tf.int32)
+        return tf.cast(tf.stack([shape[1], shape[0]]), tf.int64)
+
+    def bmp() -> tf.Tensor:  # BITMAPINFOHEADER: signed little-endian; a negative height means top-down rows
+        return tf.abs(_signed32(tf.stack([uint(data, 18, 4, False), uint(data, 22, 4, False)])))
+
+    return tf.switch_case(kind, [png, jpeg, bmp])
+
+
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
-    """PNG/JPEG/GIF/BMP bytes → [H, W, 1] float32 in [0, 1] (1 = white paper); colour is converted."""
+    """PNG/JPEG/BMP bytes → [H, W, 1] float32 in [0, 1] (1 = white paper); colour is converted.
+
+    The size the header states is checked before decoding (:func:`header_size`), so an image over
+    :data:`MAX_INPUT_PIXELS` costs nothing but its bytes.
+    """
     data = tf.convert_to_tensor(image_bytes, tf.string)
     data = _check(data, tf.strings.length(data) > 0, "image bytes are empty")
+    size = header_size(data)
+    data = _check(data, tf.reduce_min(size) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (size[0], size[1])))
+    data = _check(data, size[0] * size[1] <= MAX_INPUT_PIXELS,
+                  tf.strings.format(LARGE_MESSAGE, (size[0], size[1])))
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image = tf.image.rgb_to_grayscale(tf.image.convert_image_dtype(image, tf.float32))
-    shape = tf.shape(image)
-    image = _check(image, tf.reduce_min(shape[:2]) >= MIN_SIDE,
-                   tf.strings.format("image is {}x{} px; at least " f"{MIN_SIDE}x{MIN_SIDE} is needed",
-                                     (shape[1], shape[0])))
+    shape = tf.shape(image)  # the decoded size, in case a header lied
+    image = _check(image, tf.reduce_min(shape[:2]) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (shape[1], shape[0])))
     return _check(image, shape[0] * shape[1] <= MAX_INPUT_PIXELS,
-                  tf.strings.format("image is {}x{} px; at most " f"{MAX_INPUT_PIXELS:,} pixels are accepted",
-                                    (shape[1], shape[0])))
+                  tf.strings.format(LARGE_MESSAGE, (shape[1], shape[0])))
 
 
 def _median(image: tf.Tensor) -> tf.Tensor:

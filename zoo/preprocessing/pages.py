@@ -11,14 +11,19 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zoo.preprocessing import headers
+from zoo.preprocessing.errors import ImageInputError
+
 LINE_FILL = 0.5  # a staff-line row has ink over at least this fraction of the widest row
 
 
 def _gray(data: bytes) -> np.ndarray:
+    """The page in grayscale; its header is checked first, so a decompression bomb is refused undecoded."""
+    headers.image_header(data)
     try:
         return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"not an image: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ImageInputError(f"not an image: {exc}") from None
 
 
 def staff_line_rows(ink: np.ndarray) -> list[float]:
@@ -52,7 +57,7 @@ def split_staves(data: bytes) -> list[bytes]:
     ink = gray < 128
     staves = group_staves(staff_line_rows(ink))
     if not staves:
-        raise ValueError("no staff lines found in the image")
+        raise ImageInputError("no staff lines found in the image")
     cuts = [0] + [int((staves[k][1] + staves[k + 1][0]) / 2) for k in range(len(staves) - 1)] + [gray.shape[0]]
     crops = []
     for top, bottom in zip(cuts[:-1], cuts[1:]):

@@ -22,22 +22,36 @@ TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 def genre_cmd(audio_files: tuple[Path, ...], model_name: str, weights: str, as_json: bool) -> None:
     """Name the genre of each AUDIO_FILE (WAV, FLAC, OGG, MP3); the model is loaded once."""
-    from zoo.models.genre_cnn import AudioInputError
-
     model = _load(model_name, weights)
-    failed = 0
-    for path in audio_files:
-        try:
-            result = model.predict(path)
-        except AudioInputError as exc:
-            failed += 1
-            click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")
-            continue
+
+    def show(path: Path, result: dict) -> None:
         if as_json:
             click.echo(json.dumps({"file": str(path), **result}))
         else:
             top = sorted(result["scores"].items(), key=lambda kv: -kv[1])[:3]
             click.echo(f"{path}: {result['genre']}  ({', '.join(f'{g} {p:.2f}' for g, p in top)})")
+
+    _each(audio_files, model.predict, show, as_json)
+
+
+def _each(paths_: tuple[Path, ...], run, show, as_json: bool) -> None:
+    """``show(path, run(path))`` for every input in order; one that fails gets its own error line instead, and
+    the exit status is 1 when any failed."""
+    from zoo.preprocessing.errors import InputError
+
+    failed = 0
+    for path in paths_:
+        try:
+            result = run(path)
+        except InputError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one input's failure must not cost the others their answers
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            show(path, result)
+            continue
+        failed += 1
+        click.echo(json.dumps({"file": str(path), "error": error}) if as_json else f"{path}: error: {error}")
     if failed:
         sys.exit(1)
 
@@ -74,12 +88,12 @@ def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | N
                                 **({"max_epochs": epochs} if epochs else {}), **_parse_overrides(overrides))
     click.echo(json.dumps(summary, indent=2))
     if ship:
-        manifest = json.loads((out / "manifest.json").read_text())
+        from zoo.pretrained import MANIFEST_NAME, Manifest
+
         target = paths.SHIPPED_PRETRAINED_DIR / model_name
         target.mkdir(parents=True, exist_ok=True)
-        for name in ["manifest.json", manifest["weights"]["file"], manifest.get("vocabulary_file")]:
-            if name:
-                shutil.copy2(out / name, target / name)
+        for name in [MANIFEST_NAME] + [e["file"] for e in Manifest.read(out).files().values()]:
+            shutil.copy2(out / name, target / name)
         click.echo(f"shipped: {target}", err=True)
 
 
@@ -242,28 +256,23 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, as_json: bool,
                   musicxml: Path | None, midi: Path | None) -> None:
     """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
-    from zoo.models.omr import ImageInputError
+    from zoo.preprocessing.errors import ImageInputError
 
     model = _load(model_name, weights)
-    failed = 0
-    for path in images:
+
+    def read(path: Path) -> list[dict]:
         try:
             staves = model.recognize_page(path, beam, tta)
         except ImageInputError as exc:
             if "no staff lines" not in str(exc):
-                failed += 1
-                click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")
-                continue
+                raise
             staves = []
-        try:
-            if len(staves) <= 1:  # one staff, or staff lines too faint to split on (a photo): the whole image
-                staves = [model.predict(path, beam, tta)]
-        except ImageInputError as exc:
-            failed += 1
-            click.echo(json.dumps({"file": str(path), "error": str(exc)}) if as_json else f"{path}: error: {exc}")
-            continue
-        tokens = [t for s in staves for t in s["tokens"]]
-        _write_scores(model, tokens, path, musicxml, midi, len(images))
+        if len(staves) <= 1:  # one staff, or staff lines too faint to split on (a photo): the whole image
+            staves = [model.predict(path, beam, tta)]
+        return staves
+
+    def show(path: Path, staves: list[dict]) -> None:
+        _write_scores(model, [t for s in staves for t in s["tokens"]], path, musicxml, midi, len(images))
         if as_json:
             entry = {"file": str(path), **staves[0]} if len(staves) == 1 else {"file": str(path), "staves": staves}
             click.echo(json.dumps(entry))
@@ -271,8 +280,8 @@ def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam:
             for k, s in enumerate(staves):
                 label = f"{path}" + (f" [staff {k + 1}]" if len(staves) > 1 else "")
                 click.echo(f"{label} (confidence {s['confidence']:.3f}):\n" + "\t".join(s["tokens"]))
-    if failed:
-        sys.exit(1)
+
+    _each(images, read, show, as_json)
 
 
 def _write_scores(model, tokens: list[str], source: Path, musicxml: Path | None, midi: Path | None, n: int) -> None:

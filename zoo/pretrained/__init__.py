@@ -1,12 +1,14 @@
-"""Pretrained manifests and hash-checked weights (keras.applications' habit).
+"""Pretrained manifests and hash-checked files (keras.applications' habit).
 
-Each pretrained model has a folder ``<name>/`` holding ``manifest.json`` and the
-weights file it names. Shipped folders live beside this module; a folder of the
-same name under ``$SCOREZOO_HOME/pretrained`` takes precedence, so retrained
-weights can be dropped in without touching the installed package.
+Each pretrained model has a folder ``<name>/`` holding ``manifest.json`` and every file it names: the weights,
+and for some models a vocabulary and a sign head. Every such file is listed with its sha256 and checked before it
+is read, and the manifest itself is validated against ``manifest.schema.json`` with a sentence per problem.
+Shipped folders live beside this module; a folder of the same name under ``$SCOREZOO_HOME/pretrained`` takes
+precedence, so retrained weights can be dropped in without touching the installed package.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,11 +18,31 @@ from typing import Any
 from zoo import paths
 
 MANIFEST_NAME = "manifest.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "manifest.schema.json"
 REQUIRED_KEYS = ("name", "weights", "input_spec", "preprocessing", "training_data", "metrics")
+FILE_ROLES = ("weights", "vocabulary", "sign_head")  # the manifest entries naming a file and its sha256
 
 
 class WeightsError(RuntimeError):
-    """A weights file is missing, unreadable or does not match its manifest."""
+    """A pretrained file is missing, unreadable or does not match its manifest, or the manifest is invalid."""
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def problems(data: Any) -> list[str]:
+    """One sentence per way ``data`` breaks the manifest schema (empty when it is valid)."""
+    found = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(p) for p in error.absolute_path) or "the manifest"
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        found.append(f"{where}: {description or error.message}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -37,17 +59,31 @@ class Manifest:
     metrics: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     labels: list[str] | None = None
-    vocabulary_file: str | None = None
+    vocabulary_entry: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def weights_path(self) -> Path:
         return self.directory / self.weights_file
 
+    @property
+    def vocabulary_file(self) -> str | None:
+        return self.vocabulary_entry["file"] if self.vocabulary_entry else None
+
+    def files(self) -> dict[str, dict[str, str]]:
+        """Every file the model loads, by role: ``{"weights": {"file", "sha256"}, ...}``."""
+        entries = {"weights": {"file": self.weights_file, "sha256": self.sha256}}
+        if self.vocabulary_entry:
+            entries["vocabulary"] = self.vocabulary_entry
+        entries.update({k: v for k, v in self.extra.items() if k in FILE_ROLES})
+        return {role: {"file": e["file"], "sha256": e["sha256"]} for role, e in entries.items()}
+
     def vocabulary(self) -> list[str] | None:
-        if not self.vocabulary_file:
+        """The vocabulary, after checking its hash: one changed byte would silently change what is read."""
+        if not self.vocabulary_entry:
             return None
-        return (self.directory / self.vocabulary_file).read_text(encoding="utf-8").splitlines()
+        path = self.verified_file(self.vocabulary_entry["file"], self.vocabulary_entry["sha256"], "vocabulary")
+        return path.read_text(encoding="utf-8").splitlines()
 
     def verified_weights_path(self) -> Path:
         """The weights path, after checking it exists and matches the manifest's sha256."""
@@ -75,12 +111,12 @@ class Manifest:
         path = directory / MANIFEST_NAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WeightsError(f"Cannot read pretrained manifest {path}: {exc}") from exc
-        missing = [k for k in REQUIRED_KEYS if k not in data]
-        if missing or not {"file", "sha256"} <= set(data.get("weights", {})):
-            raise WeightsError(f"Pretrained manifest {path} lacks {missing or ['weights.file/sha256']}")
-        known = set(REQUIRED_KEYS) | {"config", "labels", "vocabulary_file"}
+        found = problems(data)
+        if found:
+            raise WeightsError(f"Pretrained manifest {path} is not valid: " + "; ".join(found))
+        known = set(REQUIRED_KEYS) | {"config", "labels", "vocabulary"}
         return cls(
             name=data["name"],
             directory=directory,
@@ -92,7 +128,7 @@ class Manifest:
             metrics=data["metrics"],
             config=data.get("config", {}),
             labels=data.get("labels"),
-            vocabulary_file=data.get("vocabulary_file"),
+            vocabulary_entry=data.get("vocabulary"),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -105,6 +141,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def file_entry(directory: Path, name: str) -> dict[str, str]:
+    """``{"file": name, "sha256": ...}`` of a file in ``directory``, as a manifest lists it."""
+    return {"file": name, "sha256": sha256_file(directory / name)}
+
+
 def find_manifest(name: str) -> Manifest | None:
     """The first manifest for ``name`` in the search order, or None when none ships."""
     for root in paths.pretrained_dirs():
@@ -113,10 +154,17 @@ def find_manifest(name: str) -> Manifest | None:
     return None
 
 
-def write_manifest(directory: Path, name: str, weights_file: str, **fields: Any) -> Manifest:
-    """Record a freshly trained weights file: its hash plus the given fields."""
+def write_manifest(directory: Path, name: str, weights_file: str, vocabulary_file: str | None = None,
+                   **fields: Any) -> Manifest:
+    """Record a freshly trained weights file (and vocabulary) with their hashes, plus the given fields.
+
+    ``fields`` may be another manifest's (a run derived from it): the vocabulary it names is hashed again here.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    data = {"name": name, "weights": {"file": weights_file, "sha256": sha256_file(directory / weights_file)}}
-    data.update(fields)
+    vocabulary_file = vocabulary_file or (fields.get("vocabulary") or {}).get("file")
+    data: dict[str, Any] = {"name": name, "weights": file_entry(directory, weights_file)}
+    if vocabulary_file:
+        data["vocabulary"] = file_entry(directory, vocabulary_file)
+    data.update({k: v for k, v in fields.items() if k not in ("vocabulary", "vocabulary_file")})
     (directory / MANIFEST_NAME).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return Manifest.read(directory)

@@ -18,7 +18,7 @@ import zoo
 from zoo import paths
 from zoo.models import sign_head
 from zoo.models.omr import ScoreRecognizer, output_lengths
-from zoo.pretrained import sha256_file
+from zoo.pretrained import file_entry
 from zoo.training import omr
 from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
 from zoo.training.omr import earlier_stages
@@ -103,7 +103,7 @@ def train_sign_head(model_name: str, start: str, out_dir: Path, data_dir: Path, 
         "start": paths.portable(start), "data_dir": paths.portable(data_dir), "extra_data": folders,
         "extra_share": shares, "staves": len(xs), "epochs": epochs, "learning_rate": learning_rate,
         "seed": seed, "loss": history, "train_seconds": seconds, "augmentation": AUGMENT}
-    entry = {"file": SIGNS_FILE, "sha256": sha256_file(out_dir / SIGNS_FILE), "threshold": threshold,
+    entry = {**file_entry(out_dir, SIGNS_FILE), "threshold": threshold,
              "window_frames": sign_head.WINDOW, "alphabet": list(sign_head.ALPHABET)}
     return write_derived_run(model_name, model.keras_model, out_dir, manifest, earlier_stages(start, model_name),
                              "sign_head", record, sign_head=entry)

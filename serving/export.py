@@ -1,19 +1,27 @@
 """Export a zoo model as a TF Serving SavedModel: ``<out_dir>/<name>/<version>/`` (the layout Pusher writes).
 
-The version folder appears atomically: the SavedModel is written to a hidden temporary folder beside it and renamed
-into place, so a server polling ``<out_dir>/<name>`` never sees a half-written version, and an existing version is
-never overwritten.
+The version folder appears atomically and only when complete: the SavedModel is written to a hidden temporary
+folder beside it and renamed into place under a lock on the model folder, so a server polling ``<out_dir>/<name>``
+never sees a half-written or empty version, and an existing version is never overwritten. A temporary folder
+left by an export that was killed is removed by the next export (its name carries the exporter's process id).
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tensorflow as tf
 
 import zoo
+
+TEMP_PREFIX = ".export-"
+_TEMP = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*-pid(\d+)-")
 
 
 class ExportError(RuntimeError):
@@ -40,6 +48,38 @@ def load_for_export(name: str, weights: str | Path | None = "pretrained") -> zoo
     return zoo.load(name, weights=weights)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(model_dir: Path) -> list[Path]:
+    """Remove the temporary folders of exports whose process is gone; returns what was removed."""
+    removed = []
+    for path in model_dir.glob(f"{TEMP_PREFIX}*"):
+        match = _TEMP.match(path.name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+@contextmanager
+def _locked(model_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the model folder itself (released by the kernel if the exporter dies)."""
+    fd = os.open(model_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def export(name: str, out_dir: str | Path, version: int | None = None, weights: str | Path | None = "pretrained",
            model: zoo.ZooModel | None = None) -> Path:
     """Write ``out_dir/name/version/`` (a SavedModel with the model's serving signatures) and return its path.
@@ -54,19 +94,17 @@ def export(name: str, out_dir: str | Path, version: int | None = None, weights: 
     model = model if model is not None else load_for_export(name, weights)
     signatures = model.serving_signatures()
     model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=model_dir))  # hidden, non-numeric: servers skip it
+    remove_stale_temporaries(model_dir)
+    # hidden and non-numeric, so servers skip it
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}-pid{os.getpid()}-", dir=model_dir))
     try:
         tf.saved_model.save(model.trackable(), str(tmp / "model"), signatures=signatures)
-        while True:
+        with _locked(model_dir):  # choosing the number and renaming into place is one step for other exporters
             v = version if version is not None else next_version(model_dir)
             target = model_dir / str(v)
-            try:
-                os.mkdir(target)  # claim the number atomically; another exporter may race us for it
-            except FileExistsError:
-                if version is not None:
-                    raise ExportError(f"Version {version} of {name!r} already exists in {model_dir}.") from None
-                continue
-            os.replace(tmp / "model", target)  # the empty claimed folder is replaced atomically
+            if target.exists():
+                raise ExportError(f"Version {v} of {name!r} already exists in {model_dir}.")
+            os.rename(tmp / "model", target)  # atomic: the version appears complete, or not at all
             return target
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

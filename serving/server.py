@@ -1,22 +1,20 @@
-"""A local model server speaking TF Serving's gRPC API (PredictionService, ModelService) and a small REST front.
+"""A local model server speaking TF Serving's gRPC API (PredictionService, ModelService) and its REST API.
 
 It serves the same SavedModel folders as the ``tensorflow/serving`` image (``<base_path>/<numeric version>/``), from
 the same ``models.config``, so clients and tests run unchanged against either. A poller thread applies each model's
-version policy (latest N, all, specific): it loads newly pushed versions without a restart and unloads the others
-once a wanted version is available. Status codes follow TF Serving (see README, "Serving"); the server keeps
-serving after every bad request.
+version policy (latest N, all, specific): it loads a newly pushed version once its folder has stopped changing,
+retries a version whose load failed when its folder changes again, and unloads the others once a wanted version is
+available. Every request is checked and its cost reserved before it runs (``serving.limits``); status codes
+follow TF Serving (see README, "Serving"), and the server keeps serving after every bad request.
 """
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import re
+import os
 import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +31,25 @@ from tensorflow_serving.apis import (
 )
 
 from serving import config as config_lib
+from serving import defaults
+from serving import limits as limits_lib
+from serving import rest as rest_lib
+from serving.limits import Budget, Limits, invalid
+from serving.limits import RequestError as ServingError
 
 log = logging.getLogger("scorezoo.serving")
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # gRPC receive/send cap: larger requests fail with RESOURCE_EXHAUSTED
-MAX_INPUT_BYTES = 32 * 1024 * 1024  # cap on a request's input tensors: larger ones fail with INVALID_ARGUMENT
+MAX_MESSAGE_BYTES = defaults.MAX_MESSAGE_MB << 20  # gRPC receive/send cap: larger requests fail with RESOURCE_EXHAUSTED
+MAX_INPUT_BYTES = MAX_MESSAGE_BYTES // 2  # cap on a request's input tensors: larger ones fail with INVALID_ARGUMENT
+SETTLE_SECONDS = 1.0  # a version folder is loaded once nothing in it has changed for this long
 State = get_model_status_pb2.ModelVersionStatus.State
 
 # tf.errors codes are the gRPC status codes' numbers
 _GRPC_CODES = {c.value[0]: c for c in grpc.StatusCode}
-_HTTP = {grpc.StatusCode.OK: 200, grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,
-         grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
-         grpc.StatusCode.ABORTED: 409, grpc.StatusCode.PERMISSION_DENIED: 403,
-         grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-         grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.UNAVAILABLE: 503,
-         grpc.StatusCode.DEADLINE_EXCEEDED: 504}
-
-
-class ServingError(Exception):
-    """A request failed with a gRPC status ``code`` and a message for the client."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def _invalid(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+_invalid = invalid
 
 
 def tf_error_message(exc: tf.errors.OpError) -> str:
@@ -105,67 +92,116 @@ class _Model:
     entry: config_lib.ModelEntry
     servables: dict[int, Servable] = field(default_factory=dict)
     states: dict[int, tuple[int, str]] = field(default_factory=dict)  # version → (State, error message)
+    failed: dict[int, tuple] = field(default_factory=dict)  # version → folder fingerprint its load failed on
 
 
 def _version_dirs(base: Path) -> list[int]:
-    """Numeric version folders holding a complete SavedModel (an exporter renames them into place when done)."""
+    """Numeric version folders holding a SavedModel (complete or still arriving: see :func:`_settled`)."""
     if not base.is_dir():
         return []
     return sorted(int(p.name) for p in base.iterdir()
                   if p.name.isdigit() and ((p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file()))
 
 
-class ModelManager:
-    """Loads, serves and unloads model versions according to each model's version policy."""
+def _fingerprint(folder: Path) -> tuple[tuple, float]:
+    """Every file's (path, size, mtime) and the newest change time (ctime, which a copy cannot back-date)."""
+    entries, newest = [], 0.0
+    for root, _, files in os.walk(folder):
+        for name in [""] + files:
+            try:
+                st = os.stat(os.path.join(root, name)) if name else os.stat(root)
+            except OSError:  # removed while we looked: the folder is still changing
+                return (), time.time()
+            newest = max(newest, st.st_ctime)
+            if name:
+                entries.append((os.path.relpath(os.path.join(root, name), folder), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(entries)), newest
 
-    def __init__(self, entries: list[config_lib.ModelEntry], max_input_bytes: int = MAX_INPUT_BYTES):
+
+class ModelManager:
+    """Loads, serves and unloads model versions according to each model's version policy.
+
+    A version folder copied into place file by file (not renamed in atomically, as ``scorezoo export`` and
+    Pusher do) is loaded only once nothing in it has changed for ``settle_seconds``; a version whose load failed
+    is tried again when its folder changes, as TF Serving does.
+    """
+
+    def __init__(self, entries: list[config_lib.ModelEntry], limits: Limits | None = None,
+                 budget: Budget | None = None, settle_seconds: float = SETTLE_SECONDS):
         self.models = {e.name: _Model(e) for e in entries}
-        self.max_input_bytes = max_input_bytes
+        self.limits = limits or Limits()
+        self.budget = budget or Budget(limits_lib.DEFAULT_MAX_INFLIGHT_MB * limits_lib.MiB)
+        self.settle_seconds = settle_seconds
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def max_input_bytes(self) -> int:
+        return self.limits.max_input_bytes
+
     # ---------------------------------------------------------------------------------------------- lifecycle
-    def poll_once(self) -> None:
+    def poll_once(self) -> bool:
+        """One pass over every model; True when some wanted version is still settling."""
+        waiting = False
         for model in self.models.values():
             try:
-                self._sync(model)
+                waiting |= self._sync(model)
             except Exception:  # noqa: BLE001 - one broken model folder must not stop the poller
                 log.exception("Polling %s failed", model.entry.base_path)
+        return waiting
 
-    def _sync(self, model: _Model) -> None:
+    def _sync(self, model: _Model) -> bool:
         name, base = model.entry.name, model.entry.base_path
         available = _version_dirs(base)
         wanted = model.entry.policy.select(available)
+        waiting = False
         for version in wanted:
-            if version in model.servables or model.states.get(version, (State.START, ""))[1]:
-                continue  # loaded, or its load failed (not retried; an unloaded version is reloaded if wanted again)
+            if version in model.servables:
+                continue
+            fingerprint, newest = _fingerprint(base / str(version))
+            if model.failed.get(version) == fingerprint:
+                continue  # failed on exactly these files: wait for the folder to change
+            if not fingerprint or time.time() - newest < self.settle_seconds:
+                waiting = True
+                with self._lock:
+                    model.states.setdefault(version, (State.START, ""))
+                continue  # still being copied in
             with self._lock:
                 model.states[version] = (State.LOADING, "")
             t = time.perf_counter()
             try:
                 servable = load_servable(name, version, base / str(version))
             except Exception as exc:  # noqa: BLE001 - a bad SavedModel is reported in the status, not raised
-                log.error("Loading %s version %d failed: %s", name, version, exc)
+                log.error("Loading %s version %d failed (retried when its folder changes): %s", name, version, exc)
                 with self._lock:
+                    model.failed[version] = fingerprint
                     model.states[version] = (State.END, f"Loading failed: {exc}")
                 continue
             with self._lock:
+                model.failed.pop(version, None)
                 model.servables[version] = servable
                 model.states[version] = (State.AVAILABLE, "")
             log.info("Loaded %s version %d in %.1f s", name, version, time.perf_counter() - t)
         with self._lock:
+            for version in [v for v in model.states if v not in available and v not in model.servables]:
+                model.failed.pop(version, None)  # a folder taken away: forget its failure and wait
+                if model.states[version][0] == State.START:
+                    del model.states[version]
             if not any(v in model.servables for v in wanted) and available:
-                return  # availability first: keep serving the old versions until a wanted one loads
+                return waiting  # availability first: keep serving the old versions until a wanted one loads
             for version in [v for v in model.servables if v not in wanted]:
                 model.states[version] = (State.UNLOADING, "")
                 del model.servables[version]  # in-flight requests keep their reference until they finish
                 model.states[version] = (State.END, "")
                 log.info("Unloaded %s version %d", name, version)
+        return waiting
 
     def start(self, poll_seconds: float = 2.0) -> None:
         """Load what the policies want now (blocking, like TF Serving's start-up), then keep polling."""
-        self.poll_once()
+        deadline = time.monotonic() + 3 * self.settle_seconds + 5
+        while self.poll_once() and time.monotonic() < deadline:
+            time.sleep(min(0.2, self.settle_seconds))
         if poll_seconds > 0:
             self._thread = threading.Thread(target=self._poll_loop, args=(poll_seconds,), name="model-poller",
                                             daemon=True)
@@ -179,6 +215,7 @@ class ModelManager:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.budget.stop()
 
     # ---------------------------------------------------------------------------------------------- lookups
     def _model(self, name: str) -> _Model:
@@ -241,19 +278,23 @@ class ModelManager:
         size = sum(v.ByteSize() if hasattr(v, "ByteSize") else _nbytes(v) for v in inputs.values())
         if size > self.max_input_bytes:
             raise _invalid(f"Request inputs are {size} bytes; this server accepts at most {self.max_input_bytes}.")
-        tensors = {alias: _to_tensor(alias, value, specs[alias]) for alias, value in inputs.items()}
         outputs = list(fn.structured_outputs)
         for alias in output_filter:
             if alias not in outputs:
                 raise _invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
                                "the set {" + ",".join(sorted(outputs)) + "}.")
         keys = list(dict.fromkeys(output_filter)) or outputs
-        try:
-            result = fn(**tensors)
-            return servable, signature_name, {k: result[k].numpy() for k in keys}
-        except tf.errors.OpError as exc:
-            code = _GRPC_CODES.get(exc.error_code, grpc.StatusCode.INTERNAL)
-            raise ServingError(code, tf_error_message(exc)) from None
+        max_batch = self.limits.batch_cap(servable.name)
+        arrays = {alias: _to_array(alias, value, specs[alias], max_batch, self.max_input_bytes)
+                  for alias, value in inputs.items()}
+        with self.budget.reserve(limits_lib.estimate_bytes(arrays)):
+            tensors = {alias: _to_tensor(alias, array, specs[alias]) for alias, array in arrays.items()}
+            try:
+                result = fn(**tensors)
+                return servable, signature_name, {k: result[k].numpy() for k in keys}
+            except tf.errors.OpError as exc:
+                code = _GRPC_CODES.get(exc.error_code, grpc.StatusCode.INTERNAL)
+                raise ServingError(code, tf_error_message(exc)) from None
 
 
 def _nbytes(value: np.ndarray) -> int:
@@ -262,23 +303,18 @@ def _nbytes(value: np.ndarray) -> int:
     return int(value.nbytes)
 
 
-def _to_tensor(alias: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
+def _to_array(alias: str, value: Any, spec: tf.TensorSpec, max_batch: int, max_elements: int) -> np.ndarray:
+    """A TensorProto (gRPC) or array (REST) as a checked numpy array: right dtype, shape and batch size."""
     if hasattr(value, "dtype") and isinstance(value.dtype, int):  # a TensorProto
-        if value.dtype != spec.dtype.as_datatype_enum:
-            given = tf.as_dtype(value.dtype).name if value.dtype else "an invalid type"
-            raise _invalid(f"Expects arg '{alias}' to be {spec.dtype.name} but {given} is provided")
-        try:
-            array = tf.make_ndarray(value)
-        except (ValueError, TypeError) as exc:
-            raise _invalid(f"Cannot parse input tensor '{alias}': {exc}") from None
-    else:
-        array = value
-        if tf.as_dtype(array.dtype) != spec.dtype:
-            raise _invalid(f"Expects arg '{alias}' to be {spec.dtype.name} but {tf.as_dtype(array.dtype).name} "
-                           "is provided")
-    if not spec.shape.is_compatible_with(array.shape):
-        raise _invalid(f"Input '{alias}' has shape {list(array.shape)}; the signature expects "
-                       f"{spec.shape.as_list() if spec.shape.rank is not None else 'any'} (None = any size).")
+        return limits_lib.tensor_from_proto(alias, value, spec, max_batch, max_elements)
+    if tf.as_dtype(value.dtype) != spec.dtype:
+        raise _invalid(f"Expects arg '{alias}' to be {spec.dtype.name} but {tf.as_dtype(value.dtype).name} "
+                       "is provided")
+    limits_lib.check_shape(alias, list(value.shape), spec, max_batch)
+    return value
+
+
+def _to_tensor(alias: str, array: np.ndarray, spec: tf.TensorSpec) -> tf.Tensor:
     try:
         return tf.constant(array, dtype=spec.dtype)
     except (ValueError, TypeError) as exc:
@@ -375,158 +411,29 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             context.abort(exc.code, exc.message)
 
 
-# ---------------------------------------------------------------------------------------------------- REST
-_ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-                    r"(?P<verb>:predict|:classify|:regress|/metadata)?/?$")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def _from_json(value: Any, dtype: tf.DType) -> np.ndarray:
-    def convert(v: Any) -> Any:
-        if isinstance(v, list):
-            return [convert(x) for x in v]
-        if isinstance(v, dict):
-            if set(v) != {"b64"}:
-                raise _invalid(f"Expected an object with a single 'b64' key, got {sorted(v)}")
-            try:
-                return base64.b64decode(v["b64"], validate=True)
-            except (ValueError, TypeError) as exc:
-                raise _invalid(f"Unable to base64 decode: {exc}") from None
-        return v.encode("utf-8") if isinstance(v, str) and dtype == tf.string else v
-
-    data = convert(value)
-    try:
-        array = np.array(data, dtype=object if dtype == tf.string else dtype.as_numpy_dtype)
-    except (ValueError, TypeError) as exc:
-        raise _invalid(f"Cannot convert JSON input to {dtype.name}: {exc}") from None
-    if dtype == tf.string and any(not isinstance(v, bytes) for v in array.reshape(-1)):
-        raise _invalid("Expects a string (or {\"b64\": ...}) input but a number is provided")
-    return array
-
-
-class _RestHandler(BaseHTTPRequestHandler):
-    manager: ModelManager
-    max_body: int = MAX_MESSAGE_BYTES
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt: str, *args: Any) -> None:
-        log.debug("REST %s", fmt % args)
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _route(self) -> re.Match[str]:
-        match = _ROUTE.match(self.path.split("?", 1)[0])
-        if not match:
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {self.command} {self.path}")
-        return match
-
-    def _handle(self, fn: Any) -> None:
-        try:
-            self._send(200, fn(self._route()))
-        except ServingError as exc:
-            self._send(_HTTP.get(exc.code, 500), {"error": exc.message})
-        except Exception as exc:  # noqa: BLE001 - never drop the connection without an answer
-            log.exception("REST request failed")
-            self._send(500, {"error": f"Internal error: {exc}"})
-
-    def do_GET(self) -> None:  # noqa: N802
-        def get(m: re.Match[str]) -> dict[str, Any]:
-            version = int(m["version"]) if m["version"] else None
-            if m["verb"] == "/metadata":
-                from google.protobuf import json_format
-
-                servable = self.manager.get(m["name"], version, m["label"] or "")
-                sig_map = get_model_metadata_pb2.SignatureDefMap()
-                for key, sig in servable.signature_defs.items():
-                    sig_map.signature_def[key].CopyFrom(sig)
-                return {"model_spec": {"name": servable.name, "version": str(servable.version)},
-                        "metadata": {"signature_def": json_format.MessageToDict(sig_map)}}
-            if m["verb"]:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: GET {self.path}")
-            if m["label"]:
-                version = self.manager.get(m["name"], None, m["label"]).version
-            return {"model_version_status": [
-                {"version": str(v), "state": State.Name(s),
-                 "status": {"error_code": "OK" if not e else "INTERNAL", "error_message": e}}
-                for v, s, e in self.manager.status(m["name"], version)]}
-
-        self._handle(get)
-
-    def do_POST(self) -> None:  # noqa: N802
-        def post(m: re.Match[str]) -> dict[str, Any]:
-            if m["verb"] != ":predict":
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED if m["verb"] else grpc.StatusCode.NOT_FOUND,
-                                   f"Only :predict is served over REST by the local server, not {m['verb']}")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > self.max_body:
-                raise _invalid(f"Request body is {length} bytes; this server accepts at most {self.max_body}.")
-            try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except ValueError as exc:
-                raise _invalid(f"JSON Parse error: {exc}") from None
-            if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
-                raise _invalid("Missing 'inputs' or 'instances' key (exactly one of them is required)")
-            version = int(m["version"]) if m["version"] else None
-            servable = self.manager.get(m["name"], version, m["label"] or "")
-            fn, _ = servable.signature(body.get("signature_name", ""))
-            specs = fn.structured_input_signature[1]
-            row = "instances" in body
-            data = body["instances"] if row else body["inputs"]
-            if row:
-                if not isinstance(data, list):
-                    raise _invalid("'instances' must be a list")
-                if len(specs) == 1 and not (data and isinstance(data[0], dict) and set(data[0]) - {"b64"}):
-                    data = {next(iter(specs)): data}
-                else:
-                    if not all(isinstance(d, dict) for d in data):
-                        raise _invalid("Each instance must be an object keyed by input name")
-                    data = {k: [d.get(k) for d in data] for k in {k for d in data for k in d}}
-            elif not isinstance(data, dict):
-                data = {next(iter(specs)): data} if len(specs) == 1 else data
-                if not isinstance(data, dict):
-                    raise _invalid("'inputs' must be an object keyed by input name for a multi-input signature")
-            arrays = {k: _from_json(v, specs[k].dtype) if k in specs else np.array(v) for k, v in data.items()}
-            servable, _, outputs = self.manager.predict(servable.name, servable.version, "",
-                                                        body.get("signature_name", ""), arrays)
-            lists = {k: _json_value(v.tolist()) for k, v in outputs.items()}
-            if not row:
-                return {"outputs": lists if len(lists) > 1 else next(iter(lists.values()))}
-            if len(lists) == 1:
-                return {"predictions": next(iter(lists.values()))}
-            n = len(next(iter(lists.values())))
-            return {"predictions": [{k: v[i] for k, v in lists.items()} for i in range(n)]}
-
-        self._handle(post)
-
-
 # ---------------------------------------------------------------------------------------------------- server
 class ModelServer:
-    """gRPC (and optionally REST) server over a :class:`ModelManager`. Binds 127.0.0.1 unless told otherwise."""
+    """gRPC (and optionally REST) server over a :class:`ModelManager`. Binds 127.0.0.1 unless told otherwise.
+
+    ``max_batch`` (and ``model_max_batch`` per model name) caps the examples of one request, ``max_inflight_mb``
+    the estimated working memory of all requests running at once (``serving.limits``).
+    """
 
     def __init__(self, entries: list[config_lib.ModelEntry], port: int = 8500, rest_port: int | None = None,
                  host: str = "127.0.0.1", poll_seconds: float = 2.0, max_message_bytes: int = MAX_MESSAGE_BYTES,
-                 max_input_bytes: int = MAX_INPUT_BYTES, workers: int = 8):
-        self.manager = ModelManager(entries, max_input_bytes)
+                 max_input_bytes: int = MAX_INPUT_BYTES, workers: int = 8,
+                 max_batch: int = limits_lib.DEFAULT_MAX_BATCH, model_max_batch: dict[str, int] | None = None,
+                 max_inflight_mb: int = limits_lib.DEFAULT_MAX_INFLIGHT_MB,
+                 max_connections: int = rest_lib.MAX_CONNECTIONS, settle_seconds: float = SETTLE_SECONDS):
+        unknown = sorted(set(model_max_batch or {}) - {e.name for e in entries})
+        if unknown:
+            raise config_lib.ConfigError(f"--max-batch names models that are not configured: {', '.join(unknown)}")
+        limits = Limits(max_input_bytes, max_batch, dict(model_max_batch or {}))
+        self.manager = ModelManager(entries, limits, Budget(max_inflight_mb * limits_lib.MiB), settle_seconds)
         self.host, self.port, self.rest_port, self.poll_seconds = host, port, rest_port, poll_seconds
-        self.max_message_bytes, self.workers = max_message_bytes, workers
+        self.max_message_bytes, self.workers, self.max_connections = max_message_bytes, workers, max_connections
         self._grpc: grpc.Server | None = None
-        self._http: ThreadingHTTPServer | None = None
+        self._http: rest_lib.RestServer | None = None
 
     @classmethod
     def from_config(cls, config_path: str | Path, model_base: str | Path | None = None, **kwargs: Any
@@ -536,9 +443,12 @@ class ModelServer:
     def start(self) -> ModelServer:
         self.manager.start(self.poll_seconds)
         options = [("grpc.max_receive_message_length", self.max_message_bytes),
-                   ("grpc.max_send_message_length", self.max_message_bytes)]
+                   ("grpc.max_send_message_length", self.max_message_bytes),
+                   ("grpc.max_connection_idle_ms", int(rest_lib.IDLE_SECONDS * 10_000)),  # 5 min
+                   ("grpc.max_concurrent_streams", 4 * self.workers)]
+        # calls beyond the workers queue up to this many; more are refused with RESOURCE_EXHAUSTED
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="grpc"),
-                                 options=options)
+                                 options=options, maximum_concurrent_rpcs=8 * self.workers)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(self.manager), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self._grpc)
@@ -548,10 +458,8 @@ class ModelServer:
         self.port = bound
         self._grpc.start()
         if self.rest_port is not None:
-            handler = type("RestHandler", (_RestHandler,), {"manager": self.manager,
-                                                            "max_body": self.max_message_bytes})
-            self._http = ThreadingHTTPServer((self.host, self.rest_port), handler)
-            self._http.daemon_threads = True
+            self._http = rest_lib.make_server(self.manager, self.host, self.rest_port, self.max_message_bytes,
+                                              self.max_connections)
             self.rest_port = self._http.server_address[1]
             threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
         log.info("Serving gRPC on %s:%d%s", self.host, self.port,

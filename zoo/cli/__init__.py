@@ -30,6 +30,8 @@ def models_cmd(pattern: str | None, as_json: bool) -> None:
     for s in summaries:
         mark = "pretrained" if s["pretrained"] else "untrained "
         click.echo(f"{s['name']:<{width}}  {s['task']:<22} {mark}  {s['description']}")
+        if "served" in s["input_spec"]:
+            click.echo(f"{'':<{width}}  served input: {s['input_spec']['served']}")
 
 
 def _register_subcommands() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from serving import defaults
+
 
 def _message(exc: Exception) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -26,11 +28,28 @@ def export_cmd(model_name: str, out: Path, version: int | None, weights: str) ->
     from serving.export import ExportError, export
     from zoo.pretrained import WeightsError
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: clean the temporary folder first
     try:
         path = export(model_name, out, version=version, weights=weights)
     except (KeyError, WeightsError, ExportError) as exc:
         raise click.ClickException(_message(exc)) from exc
     click.echo(str(path))
+
+
+def _batch_caps(items: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
+    """``--max-batch 64`` (every model) and ``--max-batch NAME=N`` (one model) → (default, per model)."""
+    default, per_model = None, {}
+    for item in items:
+        name, _, value = item.rpartition("=")
+        cap = int(value) if value.strip().isdigit() else 0
+        if cap < 1:
+            raise click.BadParameter(f"expected a positive number or NAME=NUMBER, got {item!r}",
+                                     param_hint="--max-batch")
+        if name:
+            per_model[name] = cap
+        else:
+            default = cap
+    return default, per_model
 
 
 @click.command("serve")
@@ -43,10 +62,19 @@ def export_cmd(model_name: str, out: Path, version: int | None, weights: str) ->
               help="Local folder standing for the container's /models in base paths (e.g. serving/models).")
 @click.option("--poll-seconds", type=float, default=2.0, show_default=True,
               help="How often to look for new versions (0: only at start).")
-@click.option("--max-message-mb", type=int, default=64, show_default=True, help="gRPC message size cap.")
+@click.option("--max-message-mb", type=click.IntRange(min=1), default=defaults.MAX_MESSAGE_MB, show_default=True,
+              help="gRPC message and REST body size cap (request inputs: half of it).")
+@click.option("--max-batch", "max_batch", multiple=True, metavar="[NAME=]N",
+              help=f"Examples per request, for every model or for model NAME [default: {defaults.MAX_BATCH}].")
+@click.option("--max-inflight-mb", type=click.IntRange(min=1), default=defaults.MAX_INFLIGHT_MB, show_default=True,
+              help="Estimated working memory of all requests at once; beyond it RESOURCE_EXHAUSTED (HTTP 429).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=defaults.MAX_CONNECTIONS,
+              show_default=True, help="Open REST connections at once; beyond it 503.")
 def serve_cmd(model_config: Path, port: int, rest_port: int | None, host: str, model_base: Path | None,
-              poll_seconds: float, max_message_mb: int) -> None:
+              poll_seconds: float, max_message_mb: int, max_batch: tuple[str, ...], max_inflight_mb: int,
+              max_connections: int) -> None:
     """Serve the configured models over TF Serving's gRPC API (and REST) until interrupted."""
+    default_batch, model_batch = _batch_caps(max_batch)
     from serving.config import ConfigError
     from serving.server import ModelServer
 
@@ -54,7 +82,9 @@ def serve_cmd(model_config: Path, port: int, rest_port: int | None, host: str, m
     try:
         server = ModelServer.from_config(model_config, model_base, port=port, rest_port=rest_port, host=host,
                                          poll_seconds=poll_seconds, max_message_bytes=max_message_mb << 20,
-                                         max_input_bytes=max_message_mb << 19).start()
+                                         max_input_bytes=max_message_mb << 19,
+                                         max_batch=default_batch or defaults.MAX_BATCH, model_max_batch=model_batch,
+                                         max_inflight_mb=max_inflight_mb, max_connections=max_connections).start()
     except (ConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     for entry in server.manager.models.values():

@@ -29,6 +29,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from zoo.datasets import lifetime
+
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"  # Debian package fluid-soundfont-gm
 SOUNDFONT_ENV = "SCOREZOO_SOUNDFONT"
 SAMPLE_RATE = 22050  # the rate of the audio front end (zoo.preprocessing.audio.SAMPLE_RATE)
@@ -215,7 +217,8 @@ def _run(command: list[str], raw: Path, needed_bytes: int, timeout: float) -> No
     anyway) and bounds the output even if a voice never ends.
     """
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=lifetime.end_with_parent)
         deadline = time.monotonic() + timeout
         try:
             while process.poll() is None:

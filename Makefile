@@ -140,3 +140,10 @@ bench-omr: setup
 
 bench-serving: setup
 	$(PY) -m benchmarks.serving
+
+# The hardening defects re-run against a running server (answers, memory before/peak/after) and a bounded
+# hypothesis fuzz run over PredictRequests and raw REST requests (about 15 min here).
+.PHONY: bench-security
+bench-security: setup
+	@bash scripts/setup.sh requirements-fuzz.txt
+	$(PY) -m benchmarks.security

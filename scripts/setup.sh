@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: Python 3.10 venv with the locked packages, scorezoo editable,
 # and the Debian packages for audio synthesis. A run with nothing to do takes seconds.
+# Arguments: extra requirement files to install as well (scripts/setup.sh requirements-fuzz.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
@@ -36,28 +37,47 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. Python environment, rebuilt only when the lock or setup.py changed.
+find_uv() {
+  PY310=$(find_python) || {
+    echo "setup: Python 3.10 not found. Install it (e.g. 'pyenv install 3.10.13') or put python3.10 on PATH;" \
+         "TFX 1.16 and its ml-metadata wheels need Python 3.10 on this platform." >&2
+    exit 1
+  }
+  # `command -v uv` is not enough: a pyenv shim named uv exists when any pyenv Python has uv,
+  # and fails ("pyenv: uv: command not found") under a global Python that lacks it.
+  if uv --version >/dev/null 2>&1; then
+    UV=(uv)
+  else
+    "$PY310" -m uv --version >/dev/null 2>&1 || "$PY310" -m pip install -q uv
+    UV=("$PY310" -m uv)
+  fi
+}
+
+# 3. Extra requirement files named on the command line (e.g. the fuzzer of bench-security), once each.
+install_extras() {
+  local file
+  for file in "$@"; do
+    local mark="$VENV/.scorezoo-extra-$(cat "$file" requirements.lock | sha256sum | cut -c1-16)"
+    [ -f "$mark" ] && continue
+    [ -n "${UV:-}" ] || find_uv
+    echo "setup: installing $file into $VENV"
+    "${UV[@]}" pip install -q --python "$VENV/bin/python" -r "$file" -c requirements.lock
+    touch "$mark"
+  done
+}
+
 stamp="$VENV/.scorezoo-setup"
 want=$(cat requirements.lock setup.py | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   echo "setup: $VENV is up to date"
+  install_extras "$@"
   exit 0
 fi
-PY310=$(find_python) || {
-  echo "setup: Python 3.10 not found. Install it (e.g. 'pyenv install 3.10.13') or put python3.10 on PATH;" \
-       "TFX 1.16 and its ml-metadata wheels need Python 3.10 on this platform." >&2
-  exit 1
-}
-# `command -v uv` is not enough: a pyenv shim named uv exists when any pyenv Python has uv,
-# and fails ("pyenv: uv: command not found") under a global Python that lacks it.
-if uv --version >/dev/null 2>&1; then
-  UV=(uv)
-else
-  "$PY310" -m uv --version >/dev/null 2>&1 || "$PY310" -m pip install -q uv
-  UV=("$PY310" -m uv)
-fi
+find_uv
 [ -x "$VENV/bin/python" ] || "${UV[@]}" venv -q --python "$PY310" "$VENV"
 echo "setup: installing requirements.lock into $VENV"
 "${UV[@]}" pip install -q --python "$VENV/bin/python" -r requirements.lock
 "${UV[@]}" pip install -q --python "$VENV/bin/python" --no-deps -e .
 echo "$want" > "$stamp"
+install_extras "$@"
 echo "setup: done ($("$VENV/bin/python" --version))"

@@ -49,3 +49,14 @@ def staff_build(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("staff")
     return out, staff.build_dataset(out, limit=STAFF_LIMIT, workers=2)
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory):
+    """genre-cnn and omr-resnet-bisru exported once with their shipped weights; copy before changing it."""
+    from serving.export import export
+
+    root = tmp_path_factory.mktemp("exported")
+    for name in ("genre-cnn", "omr-resnet-bisru"):
+        export(name, root)
+    return root

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -60,12 +61,9 @@ def clips(genre_build):
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory, genre_model):
+def models_dir(tmp_path_factory, exported_models):
     root = tmp_path_factory.mktemp("models")
-    export("genre-cnn", root, model=genre_model)
-    result = CliRunner().invoke(export_cmd, ["omr-resnet-bisru", "--out", str(root)])  # shipped weights
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(root / "omr-resnet-bisru" / "1")
+    shutil.copytree(exported_models, root, dirs_exist_ok=True)
     return root
 
 
@@ -87,7 +85,10 @@ def client(server):
 
 
 # ------------------------------------------------------------------------------------------------ export + config
-def test_export_layout_and_no_overwrite(models_dir, genre_model):
+def test_export_layout_and_no_overwrite(models_dir, genre_model, tmp_path):
+    result = CliRunner().invoke(export_cmd, ["genre-cnn", "--out", str(tmp_path)])  # shipped weights
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(tmp_path / "genre-cnn" / "1")
     assert existing_versions(models_dir / "genre-cnn") == [1]
     assert (models_dir / "genre-cnn" / "1" / "saved_model.pb").is_file()
     loaded = tf.saved_model.load(str(models_dir / "genre-cnn" / "1"))

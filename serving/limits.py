@@ -156,8 +156,8 @@ def _string_cost(values: Iterable[bytes]) -> int:
             total += AUDIO_BYTES_PER_BYTE * len(data) + CLIP_BYTES
         else:
             total += OTHER_BYTES_PER_BYTE * len(data)
-    # a batch of staves runs at the width of its widest one (loose margins trimmed can widen it, hence × 2)
-    return total + staves * (STAFF_FIXED_BYTES + 2 * STAFF_BYTES_PER_COLUMN * widest)
+    # a batch of staves runs at the width of its widest one
+    return total + staves * (STAFF_FIXED_BYTES + STAFF_BYTES_PER_COLUMN * widest)
 
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"BM", b"GIF8")

@@ -113,6 +113,8 @@ class RestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors (bad request line, headers too long, ...) answered in JSON like every other error."""
         self.close_connection = True
+        if getattr(self, "request_version", "") in ("", "HTTP/0.9"):  # an unparsed request line: answer HTTP/1.0
+            self.request_version = "HTTP/1.0"
         if code == 501:  # a method nobody serves: TF Serving's answer to anything it does not route
             code, message = 400, f"Malformed request: {self.command} {self.path}"
         text = message or self.responses.get(code, ("Error",))[0]

@@ -424,7 +424,8 @@ class ModelServer:
                  max_input_bytes: int = MAX_INPUT_BYTES, workers: int = 8,
                  max_batch: int = limits_lib.DEFAULT_MAX_BATCH, model_max_batch: dict[str, int] | None = None,
                  max_inflight_mb: int = limits_lib.DEFAULT_MAX_INFLIGHT_MB,
-                 max_connections: int = rest_lib.MAX_CONNECTIONS, settle_seconds: float = SETTLE_SECONDS):
+                 max_connections: int = rest_lib.MAX_CONNECTIONS, settle_seconds: float = SETTLE_SECONDS,
+                 rest_idle_seconds: float = rest_lib.IDLE_SECONDS):
         unknown = sorted(set(model_max_batch or {}) - {e.name for e in entries})
         if unknown:
             raise config_lib.ConfigError(f"--max-batch names models that are not configured: {', '.join(unknown)}")
@@ -432,6 +433,7 @@ class ModelServer:
         self.manager = ModelManager(entries, limits, Budget(max_inflight_mb * limits_lib.MiB), settle_seconds)
         self.host, self.port, self.rest_port, self.poll_seconds = host, port, rest_port, poll_seconds
         self.max_message_bytes, self.workers, self.max_connections = max_message_bytes, workers, max_connections
+        self.rest_idle_seconds = rest_idle_seconds
         self._grpc: grpc.Server | None = None
         self._http: rest_lib.RestServer | None = None
 
@@ -459,7 +461,7 @@ class ModelServer:
         self._grpc.start()
         if self.rest_port is not None:
             self._http = rest_lib.make_server(self.manager, self.host, self.rest_port, self.max_message_bytes,
-                                              self.max_connections)
+                                              self.max_connections, self.rest_idle_seconds)
             self.rest_port = self._http.server_address[1]
             threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
         log.info("Serving gRPC on %s:%d%s", self.host, self.port,

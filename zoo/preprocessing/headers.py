@@ -9,6 +9,7 @@ without this Python.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import soundfile as sf
@@ -53,8 +54,11 @@ def image_header(data: bytes) -> ImageHeader:
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height) = img.format, img.size
-    except Image.DecompressionBombError as exc:
-        raise ImageInputError(f"image has more than {image.MAX_INPUT_PIXELS:,} pixels ({exc})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own, far larger cap: its message gives the pixel count
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)):,}" if found else "more than that"
+        raise ImageInputError(f"image has {count} pixels; at most {image.MAX_INPUT_PIXELS:,} pixels are accepted") \
+            from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageInputError(f"not an image (PNG, JPEG or BMP): {exc}") from None
     if fmt not in IMAGE_FORMATS:

@@ -33,6 +33,7 @@ setup(
         "numpy>=1.26,<2",
         "protobuf>=3.20.3,<4",
         "music21>=9.1,<10",
+        "jsonschema>=4,<5",
         "verovio>=4.3",
         "cairosvg>=2.7",
         "pillow>=10",

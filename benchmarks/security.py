@@ -111,9 +111,12 @@ def rest(port: int, raw: bytes, timeout: float = 30.0, shut: bool = False) -> tu
     """(HTTP status, error text or 'json') of one raw HTTP exchange; a string status names a transport failure."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(raw)
-            if shut:
-                sock.shutdown(socket.SHUT_WR)
+            try:
+                sock.sendall(raw)
+                if shut:
+                    sock.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered before reading everything: its answer is still there to read
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = sock.recv(65536)

@@ -18,6 +18,7 @@ import ctypes.util
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -196,8 +197,9 @@ class Budget:
     """A server-wide budget of the estimated memory of requests in flight.
 
     A request that would take the total over ``max_bytes`` is refused with RESOURCE_EXHAUSTED at once (a client
-    retries later) instead of queueing into swap. When the last request of a burst ends, freed memory is handed
-    back to the system (``malloc_trim``), so the server returns to its idle size.
+    retries later) instead of queueing into swap. Once the server has been idle for ``trim_after_seconds`` after a
+    burst, freed memory is handed back to the system (``malloc_trim``), so it returns to its idle size; while
+    requests keep coming, nothing is trimmed (the next request would only fault the pages back in).
     """
 
     def __init__(self, max_bytes: int, trim_after_seconds: float = 1.0):
@@ -205,8 +207,8 @@ class Budget:
         self.used = 0
         self.in_flight = 0
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._dirty = False
+        self._changed = threading.Condition(self._lock)
+        self._last_request = 0.0  # monotonic time the last request ended; 0: nothing to trim
         self._trim = _malloc_trim()
         self._trim_after = trim_after_seconds
         self._stop = threading.Event()
@@ -234,25 +236,27 @@ class Budget:
             with self._lock:
                 self.used -= cost
                 self.in_flight -= 1
-                self._dirty = True
-                if self.in_flight == 0:
-                    self._idle.notify_all()
+                self._last_request = time.monotonic()
+                self._changed.notify_all()
 
     def _trim_loop(self) -> None:
         while not self._stop.is_set():
             with self._lock:
-                while not (self._dirty and self.in_flight == 0) and not self._stop.is_set():
-                    self._idle.wait(timeout=5.0)
-            if self._stop.wait(self._trim_after):  # let the burst really end
+                while not self._stop.is_set():
+                    if self._last_request and self.in_flight == 0:
+                        quiet = time.monotonic() - self._last_request
+                        if quiet >= self._trim_after:
+                            self._last_request = 0.0
+                            break
+                        self._changed.wait(timeout=self._trim_after - quiet)
+                    else:
+                        self._changed.wait(timeout=5.0)
+            if self._stop.is_set():
                 return
-            with self._lock:
-                if self.in_flight or not self._dirty:
-                    continue
-                self._dirty = False
             if self._trim is not None:
                 self._trim(0)
 
     def stop(self) -> None:
         self._stop.set()
         with self._lock:
-            self._idle.notify_all()
+            self._changed.notify_all()

@@ -117,6 +117,7 @@ class RestHandler(BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.0"
         if code == 501:  # a method nobody serves: TF Serving's answer to anything it does not route
             code, message = 400, f"Malformed request: {self.command} {self.path}"
+            self._discard_body()
         text = message or self.responses.get(code, ("Error",))[0]
         try:
             self._send(code, {"error": text})
@@ -153,10 +154,22 @@ class RestHandler(BaseHTTPRequestHandler):
             status, body = 200, result
         if self.command == "POST" and not self._read_body:
             self.close_connection = True  # an unread body would be taken for the next request
+            self._discard_body()
         self._send(status, body)
 
+    def _discard_body(self, limit: int = 1 << 20) -> None:
+        """Read a small body the answer does not need, so that the client, still sending it, reads the answer
+        instead of a reset connection."""
+        header = self.headers.get("Content-Length", "") if getattr(self, "headers", None) else ""
+        if header.strip().isdigit() and int(header) <= limit:
+            try:
+                self.rfile.read(int(header))
+            except OSError:
+                pass
+
     def _malformed(self) -> None:
-        self.close_connection = True  # its body, if any, is not read
+        self.close_connection = True
+        self._discard_body()
         self._send(400, {"error": f"Malformed request: {self.command} {self.path}"})
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = _malformed  # noqa: N815
@@ -190,6 +203,7 @@ class RestHandler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         """The request body, within the size cap and the time allowed for it to arrive."""
+        self._read_body = True  # read here, or the connection closed on failure: never drained afterwards
         header = self.headers.get("Content-Length")
         if header is None:
             self.close_connection = True
@@ -221,7 +235,6 @@ class RestHandler(BaseHTTPRequestHandler):
 
         def post(m: re.Match[str]) -> dict[str, Any]:
             raw = self._body()
-            self._read_body = True
             if m["verb"] != ":predict":
                 raise RequestError(grpc.StatusCode.UNIMPLEMENTED if m["verb"] else grpc.StatusCode.INVALID_ARGUMENT,
                                    f"Only :predict is served over REST by the local server, not {m['verb']}"

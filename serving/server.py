@@ -49,7 +49,6 @@ State = get_model_status_pb2.ModelVersionStatus.State
 
 # tf.errors codes are the gRPC status codes' numbers
 _GRPC_CODES = {c.value[0]: c for c in grpc.StatusCode}
-_invalid = invalid
 
 
 def tf_error_message(exc: tf.errors.OpError) -> str:
@@ -76,7 +75,7 @@ class Servable:
     def signature(self, name: str) -> tuple[Any, Any]:
         name = name or DEFAULT_SIGNATURE
         if name not in self.loaded.signatures:
-            raise _invalid(f'Serving signature name: "{name}" not found in signature def')
+            raise invalid(f'Serving signature name: "{name}" not found in signature def')
         return self.loaded.signatures[name], self.signature_defs[name]
 
 
@@ -96,7 +95,7 @@ class _Model:
 
 
 def _version_dirs(base: Path) -> list[int]:
-    """Numeric version folders holding a SavedModel (complete or still arriving: see :func:`_settled`)."""
+    """Numeric version folders holding a SavedModel (complete or still arriving: see :func:`_fingerprint`)."""
     if not base.is_dir():
         return []
     return sorted(int(p.name) for p in base.iterdir()
@@ -228,7 +227,7 @@ class ModelManager:
         with self._lock:
             if label:
                 if label not in model.entry.labels:
-                    raise _invalid(f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = model.entry.labels[label]
             if version is not None:
                 if version not in model.servables:
@@ -263,25 +262,25 @@ class ModelManager:
         signature_name = signature_name or DEFAULT_SIGNATURE
         fn, sig_def = servable.signature(signature_name)
         if sig_def.method_name and sig_def.method_name != PREDICT_METHOD:
-            raise _invalid(f"Expected prediction signature method_name to be {PREDICT_METHOD}. "
+            raise invalid(f"Expected prediction signature method_name to be {PREDICT_METHOD}. "
                            f"Was: {sig_def.method_name}")
         specs = fn.structured_input_signature[1]
         expected = "{" + ",".join(sorted(specs)) + "}"
         for alias in inputs:
             if alias not in specs:
-                raise _invalid(f"input tensor alias not found in signature: {alias}. "
+                raise invalid(f"input tensor alias not found in signature: {alias}. "
                                f"Inputs expected to be in the set {expected}.")
         missing = sorted(set(specs) - set(inputs))
         if missing:
-            raise _invalid(f"Missing input tensor alias(es): {', '.join(missing)}. "
+            raise invalid(f"Missing input tensor alias(es): {', '.join(missing)}. "
                            f"Inputs expected to be in the set {expected}.")
         size = sum(v.ByteSize() if hasattr(v, "ByteSize") else _nbytes(v) for v in inputs.values())
         if size > self.max_input_bytes:
-            raise _invalid(f"Request inputs are {size} bytes; this server accepts at most {self.max_input_bytes}.")
+            raise invalid(f"Request inputs are {size} bytes; this server accepts at most {self.max_input_bytes}.")
         outputs = list(fn.structured_outputs)
         for alias in output_filter:
             if alias not in outputs:
-                raise _invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
                                "the set {" + ",".join(sorted(outputs)) + "}.")
         keys = list(dict.fromkeys(output_filter)) or outputs
         max_batch = self.limits.batch_cap(servable.name)
@@ -308,7 +307,7 @@ def _to_array(alias: str, value: Any, spec: tf.TensorSpec, max_batch: int, max_e
     if hasattr(value, "dtype") and isinstance(value.dtype, int):  # a TensorProto
         return limits_lib.tensor_from_proto(alias, value, spec, max_batch, max_elements)
     if tf.as_dtype(value.dtype) != spec.dtype:
-        raise _invalid(f"Expects arg '{alias}' to be {spec.dtype.name} but {tf.as_dtype(value.dtype).name} "
+        raise invalid(f"Expects arg '{alias}' to be {spec.dtype.name} but {tf.as_dtype(value.dtype).name} "
                        "is provided")
     limits_lib.check_shape(alias, list(value.shape), spec, max_batch)
     return value
@@ -318,7 +317,7 @@ def _to_tensor(alias: str, array: np.ndarray, spec: tf.TensorSpec) -> tf.Tensor:
     try:
         return tf.constant(array, dtype=spec.dtype)
     except (ValueError, TypeError) as exc:
-        raise _invalid(f"Cannot convert input '{alias}' to {spec.dtype.name}: {exc}") from None
+        raise invalid(f"Cannot convert input '{alias}' to {spec.dtype.name}: {exc}") from None
 
 
 def _version_spec(model_spec: Any) -> tuple[int | None, str]:
@@ -354,10 +353,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request, context):  # noqa: N802
         try:
             if not request.metadata_field:
-                raise _invalid("GetModelMetadataRequest must specify at least one metadata_field")
+                raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
             for name in request.metadata_field:
                 if name != "signature_def":
-                    raise _invalid(f"Metadata field {name} is not supported")
+                    raise invalid(f"Metadata field {name} is not supported")
             version, label = _version_spec(request.model_spec)
             servable = self.manager.get(request.model_spec.name, version, label)
             response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -377,7 +376,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             servable = self.manager.get(request.model_spec.name, version, label)
             _, sig_def = servable.signature(request.model_spec.signature_name)
             if sig_def.method_name != CLASSIFY_METHOD:  # TF Serving's own check and message
-                raise _invalid(f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
+                raise invalid(f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
                                f"Was: {sig_def.method_name}")
             raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "Classify on classification signatures is not "
                                "implemented by the local server (zoo models export predict signatures); use "

@@ -15,16 +15,11 @@ README = ROOT / "README.md"
 README_MAX_BYTES = 15_000
 SESSION = re.compile(r"\bsessions?\s+\d+", re.IGNORECASE)
 
-# Commands still in the code but being removed from the product; they are deliberately not documented in README.
-# Delete an entry (and this comment, when the set is empty) once its code is gone.
-REMOVED = {"deepen"}
-
-
 def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
     """(path, command) of every visible command under ``group``, groups included, depth first."""
     found = []
     for name, command in sorted(group.commands.items()):
-        if command.hidden or name in REMOVED:
+        if command.hidden:
             continue
         path = f"{prefix} {name}"
         found.append((path, command))
@@ -51,7 +46,6 @@ def _cli_section() -> str:
 def test_the_cli_tree_is_walked():
     paths = [path for path, _ in COMMANDS]
     assert "scorezoo data build" in paths and "scorezoo client genre" in paths
-    assert not any(path.split()[-1] in REMOVED for path in paths)
 
 
 @pytest.mark.parametrize("path", [path for path, _ in COMMANDS])

@@ -424,40 +424,6 @@ def test_interpolated_weights_lie_between_two_runs_of_one_lineage(short_run, tmp
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_bisru_layer_opened_as_identity_returns_its_input():
-    from zoo.layers import BidirectionalSRU
-    from zoo.training.deepening import open_as_identity
-
-    layer = BidirectionalSRU(8)
-    x = tf.random.normal([2, 5, 16], seed=1)
-    layer(x)
-    open_as_identity(layer, reset_bias=-30.0)
-    np.testing.assert_allclose(layer(x).numpy(), x.numpy(), atol=1e-6)
-    open_as_identity(layer, reset_bias=-4.0)  # the default: the layer's own state mixed in at σ(−4) ≈ 1.8 %
-    assert 0 < np.abs(layer(x).numpy() - x.numpy()).max() < 0.1
-    with pytest.raises(ValueError, match="2·units"):
-        narrow = BidirectionalSRU(8)
-        narrow(tf.zeros([1, 3, 12]))
-        open_as_identity(narrow, -4.0)
-
-
-def test_a_deepened_run_reads_as_its_start_and_records_the_step(short_run, tmp_path):
-    from zoo.training.deepening import deepen
-
-    _, run = short_run
-    out = deepen("omr-resnet-bisru", str(run), tmp_path / "deeper", reset_bias=-30.0)
-    before, after = zoo.load("omr-resnet-bisru", weights=run), zoo.load("omr-resnet-bisru", weights=out)
-    layers = before.config["rnn_layers"]
-    assert after.config["rnn_layers"] == layers + 1 and after.vocabulary == before.vocabulary
-    inputs = {"image": tf.random.uniform([2, 64, 96, 1], seed=2), "width": tf.constant([96, 60])}
-    np.testing.assert_allclose(after.keras_model(inputs).numpy(), before.keras_model(inputs).numpy(), atol=1e-4)
-    written = json.loads((out / "manifest.json").read_text())
-    assert written["training"]["stages"][-1]["deepening"]["rnn_layers"] == layers + 1
-    assert written["metrics"] == {}
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        deepen("omr-resnet-bisru", str(run), out)
-
-
 def test_extra_sources_need_one_share_each_and_leave_the_staff_data_some(tmp_path):
     from zoo.training.omr import extra_sources
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from zoo.datasets import semantic
@@ -170,16 +169,6 @@ def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_an
             signs[b, 2, sign_head.ALPHABET.index(label)] = value
     for (tokens, graph), (clef, *_, expected) in zip(_read_both_ways(logits, signs), cases):
         assert tokens == graph == [clef, expected]
-
-
-def test_a_spelled_model_refuses_a_sign_head():
-    import zoo
-    from zoo.models import key_spelling
-
-    model = zoo.create_model("omr-resnet-bisru", vocabulary=key_spelling.spelled_vocabulary(["note-C5_quarter"]),
-                             rnn_units=8, filters=[4, 4, 4, 4])
-    with pytest.raises(ValueError, match="sign by sign"):
-        model.add_sign_head()
 
 
 def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_in_the_graph():

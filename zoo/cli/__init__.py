@@ -45,7 +45,6 @@ def _register_subcommands() -> None:
     main.add_command(models_cli.train_cmd)
     main.add_command(models_cli.evaluate_cmd)
     main.add_command(models_cli.interpolate_cmd)
-    main.add_command(models_cli.deepen_cmd)
     main.add_command(models_cli.train_signs_cmd)
     main.add_command(models_cli.recognize_cmd)
     main.add_command(pipeline_cli.pipeline)

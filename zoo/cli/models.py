@@ -126,24 +126,6 @@ def interpolate_cmd(model_name: str, start: str, end: str, alpha: float, out: Pa
         raise click.ClickException(str(exc)) from exc
 
 
-@click.command("deepen")
-@click.argument("model_name", type=click.Choice(["omr-resnet-bisru"]))
-@click.argument("start")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
-@click.option("--reset-bias", type=float, default=-4.0, show_default=True,
-              help="Reset-gate bias of the new layer: σ(bias) is how much of its own state it mixes in at first.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the new layer's other weights.")
-def deepen_cmd(model_name: str, start: str, out: Path, reset_bias: float, seed: int) -> None:
-    """Write START ('pretrained' or a run folder) with one more BiSRU layer on top that starts by passing its
-    input through, so the deeper model reads as START does; continue with `scorezoo train --warm-start OUT`."""
-    from zoo.training.deepening import deepen
-
-    try:
-        click.echo(str(deepen(model_name, start, out, reset_bias, seed)))
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 @click.command("train-signs")
 @click.argument("model_name", type=click.Choice(["omr-resnet-bisru", "omr-crnn-bilstm"]))
 @click.argument("start")

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from zoo.datasets import semantic
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
-from zoo.models import ctc, key_spelling, sign_head, test_time
+from zoo.models import ctc, sign_head, test_time
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.errors import ImageInputError, plain_message
@@ -95,8 +95,6 @@ class ScoreRecognizer(ZooModel):
     def add_sign_head(self, weights: str | Path | None = None, threshold: float = sign_head.THRESHOLD) -> None:
         """Give the recognizer a sign head (untrained, or with ``weights``): notes then take accidentals the
         head sees no sign for from their key signature and bar."""
-        if key_spelling.is_spelled(self.vocabulary):
-            raise ValueError(f"{self.name!r} reads key signatures sign by sign; a sign head needs them as one token")
         features = tf.keras.Input((None, self.features().shape[-1]), name="features")
         self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
         self.sign_threshold = threshold
@@ -150,7 +148,7 @@ class ScoreRecognizer(ZooModel):
     def decode(self, probs: np.ndarray, length: int, beam: int = 0, head_probs: np.ndarray | None = None
                ) -> dict[str, Any]:
         result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
-        tokens, confidences = key_spelling.join([self.vocabulary[i] for i in result.ids], result.confidences)
+        tokens, confidences = [self.vocabulary[i] for i in result.ids], result.confidences
         if head_probs is not None:
             tokens, confidences = sign_head.read(result, self.vocabulary, probs, head_probs, length,
                                                  self._key_classes, self.sign_threshold, self._writable)
@@ -192,7 +190,7 @@ class ScoreRecognizer(ZooModel):
         """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph (and
         a sign head's accidentals from context, as :meth:`decode` applies them)."""
         model, vocab = self.reader(), tf.constant(self.vocabulary + [""])
-        height, spelled = self.config["height"], key_spelling.is_spelled(self.vocabulary)
+        height = self.config["height"]
         rule = None if self.signs is None else sign_head.GraphRule(self.vocabulary, self.sign_threshold)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
@@ -217,9 +215,6 @@ class ScoreRecognizer(ZooModel):
             best = tf.reduce_max(tf.nn.softmax(logits), -1)
             mask = tf.sequence_mask(lengths, tf.shape(best)[1], tf.float32)
             confidence = tf.exp(tf.reduce_sum(tf.math.log(best + 1e-12) * mask, 1) / tf.cast(lengths, tf.float32))
-            if spelled:
-                tokens, lengths = key_spelling.join_ids(ids, self.vocabulary)
-                return {"tokens": tokens, "confidence": confidence, "lengths": lengths}
             return {"tokens": tf.gather(vocab, ids), "confidence": confidence,
                     "lengths": tf.reduce_sum(tf.cast(ids < blank, tf.int32), axis=1)}
 

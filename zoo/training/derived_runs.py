@@ -1,4 +1,4 @@
-"""Run folders made from other runs' weights without training (interpolation, deepening).
+"""Run folders made from other runs' weights without training them again (interpolation, a sign head added).
 
 Such a folder must still tell where its weights came from, so that a run warm-started from it does too: its
 manifest keeps its source's description of the data and model, the stages that led to it and the step itself as a
@@ -14,15 +14,6 @@ import tensorflow as tf
 
 from zoo import paths
 from zoo.pretrained import MANIFEST_NAME, Manifest, find_manifest, write_manifest
-
-
-def copy_layer_weights(source: tf.keras.Model, target: tf.keras.Model, skip: tuple[str, ...] = ()) -> None:
-    """Give each layer of ``target`` the weights of ``source``'s layer of the same name (except ``skip``): a grown
-    network keeps everything it shares with the one it grew from."""
-    trained = {layer.name: layer for layer in source.layers if layer.weights and layer.name not in skip}
-    for layer in target.layers:
-        if layer.name in trained:
-            layer.set_weights(trained[layer.name].get_weights())
 
 
 def run_manifest(model_name: str, weights: str) -> Manifest:

@@ -1,11 +1,10 @@
 """Weights on the straight line between a model and its continued training (WiSE-FT, Wortsman et al., CVPR 2022).
 
 A stage trained on new kinds of input can read them far better and the old ones a little worse (omr-resnet-bisru's
-sixth stage on other keys, BENCHMARKS.md). A run warm-started from another stays in its basin of the loss, so a
-point between the two weight sets often keeps most of both gains; the share is chosen on validation data, never on
-a test split. Only one lineage makes sense: both runs must have the same model config and vocabulary, except that a
-stage which learnt to spell key signatures (:mod:`zoo.models.key_spelling`) may end a line that starts from a
-model that did not: the start is given the sign outputs it was warm-started with (``grow_sign_outputs``).
+stage on other keys, docs/decisions/0002-omr-training-recipe.md). A run warm-started from another stays in its
+basin of the loss, so a point between the two weight sets often keeps most of both gains; the share is chosen on
+validation data, never on a test split. Only one lineage makes sense: both runs must have the same model config
+and vocabulary.
 """
 from __future__ import annotations
 
@@ -13,14 +12,8 @@ from pathlib import Path
 
 import zoo
 from zoo import paths
-from zoo.models import key_spelling
 from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
-from zoo.training.omr import earlier_stages, grow_sign_outputs
-
-
-def grown(vocabulary: list[str]) -> list[str] | None:
-    """The vocabulary a spelling stage warm-started from a model with ``vocabulary`` has (None if it spells)."""
-    return None if key_spelling.is_spelled(vocabulary) else key_spelling.spelled_vocabulary(vocabulary)
+from zoo.training.omr import earlier_stages
 
 
 def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Path) -> Path:
@@ -35,12 +28,10 @@ def interpolate(model_name: str, start: str, end: str, alpha: float, out_dir: Pa
     refuse_existing_run(out_dir)
     first, last = run_manifest(model_name, start), run_manifest(model_name, end)
     for what, same in [("model configs", lambda: first.config == last.config),
-                       ("vocabularies", lambda: last.vocabulary() in (first.vocabulary(), grown(first.vocabulary())))]:
+                       ("vocabularies", lambda: last.vocabulary() == first.vocabulary())]:
         if not same():
             raise ValueError(f"{start} and {end} have different {what}; only one lineage can be interpolated")
     a, b = zoo.load(model_name, weights=start), zoo.load(model_name, weights=end)
-    if a.vocabulary != b.vocabulary:
-        a = grow_sign_outputs(a)
     a.keras_model.set_weights([(1.0 - alpha) * wa + alpha * wb
                                for wa, wb in zip(a.keras_model.get_weights(), b.keras_model.get_weights())])
     stages = earlier_stages(end, model_name)

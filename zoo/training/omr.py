@@ -24,14 +24,12 @@ import zoo
 from zoo import paths
 from zoo.datasets import build, semantic, tfrecords
 from zoo.metrics import ErrorRates
-from zoo.models import key_spelling
 from zoo.models.omr import ScoreRecognizer, output_lengths
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import plots
 from zoo.training.averaging import WeightAverage
-from zoo.training.derived_runs import copy_layer_weights
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
@@ -91,7 +89,6 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
     config = DistortionConfig()
-    spelled = key_spelling.label_table(vocabulary) if key_spelling.is_spelled(vocabulary) else None
 
     def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
         paper = staff_image.decode_image(ex["image"])
@@ -118,9 +115,6 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
             staff = tf.cond(coin < width_scale_probability, lambda: staff_image.rescale_width(staff, factor),
                             lambda: staff)
         labels = table.lookup(ex["tokens"])
-        if spelled is not None:  # unknown tokens (-1) stay for ``usable`` to drop the staff
-            labels = tf.cond(tf.reduce_all(labels >= 0), lambda: tf.gather(spelled, labels).flat_values,
-                             lambda: labels)
         return {"image": staff, "width": tf.shape(staff)[1]}, labels
 
     def usable(inputs, labels):
@@ -162,23 +156,6 @@ def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, An
                           "lr_schedule": training.get("lr_schedule", "constant"), "extra_data": None})
         warm_start = training.get("warm_start")
     return stages
-
-
-def grow_sign_outputs(model: ScoreRecognizer) -> ScoreRecognizer:
-    """``model`` with the key-signature sign tokens added to its output layer, every other weight kept.
-
-    The flat's logit starts as the one-flat key's (``keySignature-FM``), the sharp's as the one-sharp key's
-    (``keySignature-GM``): both already fire on a single sign, so training starts from a network that finds
-    signs and has only to learn to emit one token per sign.
-    """
-    vocabulary = key_spelling.spelled_vocabulary(model.vocabulary)
-    grown = zoo.create_model(model.name, vocabulary=vocabulary, **model.config)
-    copy_layer_weights(model.keras_model, grown.keras_model, skip=("logits",))
-    kernel, bias = model.keras_model.get_layer("logits").get_weights()
-    columns = list(range(len(model.vocabulary))) + [model.vocabulary.index(semantic.key_signature_token(fifths))
-                                                    for fifths in (-1, 1)] + [len(model.vocabulary)]  # blank last
-    grown.keras_model.get_layer("logits").set_weights([kernel[:, columns], bias[columns]])
-    return grown
 
 
 def train_only_layers(net: tf.keras.Model, prefixes: Sequence[str]) -> list[str]:
@@ -337,7 +314,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
           extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
           width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
           margin: list[float] | None = None, margin_probability: float = 0.5,
-          ink: list[int] | None = None, ink_probability: float = 0.5, spell_keys: bool = False,
+          ink: list[int] | None = None, ink_probability: float = 0.5,
           train_only: list[str] | None = None, verbose: int = 1, **overrides: Any) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
@@ -348,10 +325,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     driven by hand here because this loop is not ``fit``). ``width_scale`` [low, high] stretches
     ``width_scale_probability`` of the training staves horizontally, and ``margin`` [low, high] gives
     ``margin_probability`` of them loose white margins, and ``ink`` [low, high] thickens the ink of
-    ``ink_probability`` of them by whole pixels (:func:`make_dataset`). ``spell_keys`` trains the model to
-    read key signatures sign by sign (:mod:`zoo.models.key_spelling`); a warm start from a model that does not
-    gets :func:`grow_sign_outputs`, and one from a model that does goes on doing so. ``train_only`` (layer
-    name prefixes) trains those layers and freezes the rest (:func:`train_only_layers`).
+    ``ink_probability`` of them by whole pixels (:func:`make_dataset`). ``train_only`` (layer name prefixes)
+    trains those layers and freezes the rest (:func:`train_only_layers`).
     """
     tf.keras.utils.set_random_seed(seed)
     scale = check_range("width_scale", width_scale, zero_ok=False)
@@ -365,16 +340,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     model = zoo.load(model_name, weights=warm_start, **overrides) if warm_start else None
-    spell_keys = spell_keys or (model is not None and key_spelling.is_spelled(model.vocabulary))
-    if spell_keys:
-        vocabulary = key_spelling.spelled_vocabulary(vocabulary)
     if model is None:
         model = zoo.create_model(model_name, vocabulary=vocabulary, **overrides)
-    else:
-        if spell_keys and not key_spelling.is_spelled(model.vocabulary):
-            model = grow_sign_outputs(model)
-        if model.vocabulary != vocabulary:
-            raise ValueError("warm start needs the same vocabulary as the training data")
+    elif model.vocabulary != vocabulary:
+        raise ValueError("warm start needs the same vocabulary as the training data")
     net = model.keras_model
     if train_only:
         train_only = train_only_layers(net, train_only)
@@ -436,7 +405,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
         **({"ema_decay": ema_decay} if ema_decay else {}), **augmentations,
-        **({"spell_keys": True} if spell_keys else {}), **({"train_only": train_only} if train_only else {})}]
+        **({"train_only": train_only} if train_only else {})}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
@@ -459,7 +428,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
                   "lr_schedule": lr_schedule, "warm_start": warm_start,
                   "augment_probability": augment_probability, "ema_decay": ema_decay, **augmentations,
-                  "spell_keys": spell_keys, **({"train_only": train_only} if train_only else {}), "seed": seed,
+                  **({"train_only": train_only} if train_only else {}), "seed": seed,
                   "stages": stages,
                   "total_train_seconds": round(sum(st["train_seconds"] for st in stages), 1)},
     )

@@ -49,20 +49,10 @@ data: setup
 	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
 
 # The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
-# 70 min on the staff data (cosine from 5e-4), 25 min with 30 % staff-incipits batches (cosine from 3e-4),
-# then 90 min with 15 % staff-incipits batches (cosine from 2e-4; session 6), then 65 min on the data rebuilt with
-# readable accidentals and ties (cosine from 1.5e-4; session 7), then 70 min with 10 % staff-incipits and 30 %
-# staff-keys batches (session 8), the midpoint of those last two runs' weights (WiSE-FT), and from it 60 min with
-# 10 % + 15 % of those batches, cosine from 1e-4, validating and saving a moving average of the weights (session 9),
-# then 60 min more the same way, cosine from 7e-5 (session 10), then 60 min with half the staves stretched or
-# squeezed (width × 0.75–1.5, cosine from 1e-4; session 11), then 60 min more with 30 % of them stretched,
-# cosine from 5e-5, another data order (session 12), then 55 min more with 30 % of the staves given loose white
-# margins (0–30 % of their height above and below, cosine from 5e-5) and 0.85 of the way from stage 10 to that
-# (WiSE-FT; session 16), then 70 min more with 5 % staff-multirests batches besides and 40 % of the staves' ink
-# grown by 0–1 px down and 0–1 px right, cosine from 5e-5, and 0.85 of the way from stage 11 to that (session 18).
-# Last, a sign head on those frozen weights (8 min: features of 13,000 augmented training staves, 8 epochs; session
-# 24): notes it sees no printed accidental on take theirs from the key signature, the bar or a tie; since
-# sessions 25 and 26 it also counts key signatures and reads each note's line or space (6 min this session).
+# continued training on the staff data and its supplements with cosine schedules, two WiSE-FT interpolations, a
+# moving average of the weights, then augmentations for spacing, loose margins and bolder ink; last, a sign head on
+# the frozen weights. What each stage did and measured: docs/decisions/0002-omr-training-recipe.md (and 0012 for
+# the head).
 train-shipped-omr: setup
 	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
 	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \

@@ -41,7 +41,7 @@ def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes
     With ``temporal_units`` > 0 a bidirectional GRU reads the conv features as a sequence (one step per 16
     frames, 0.37 s) before the pooling: the conv blocks alone see about one second, too short for the rhythm
     and phrase patterns that tell a fiddle reel from a folk song when both are a melody on one instrument.
-    It did not beat the plain network on genre-large (BENCHMARKS.md), so the shipped model has none.
+    It did not beat the plain network on genre-large (docs/decisions/0014-genre-cnn.md), so the shipped model has none.
     """
     inputs = tf.keras.Input((None, n_mels), name="log_mel")
     x = tf.keras.layers.BatchNormalization(name="input_norm")(inputs)  # learned per-band standardization

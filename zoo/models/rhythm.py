@@ -14,7 +14,8 @@ the most probable. A bar that adds up to less may be short on purpose: pick-up b
 bars; one bar overran as written). Such a bar only gains a missing dot, where one dot makes it exactly full:
 any other change to a short bar misread more than it mended.
 A bar that is one rest (a whole-bar rest is drawn as a whole rest in every metre) or has a multi-measure rest is
-left alone too. Tuned on the fixed 1,200 validation staves and their distorted copies (sessions 27 and 28).
+left alone too. Tuned on the fixed 1,200 validation staves and their distorted copies
+(docs/decisions/0013-reading-rules.md).
 
 :func:`timed` is the rule on token ids (library decoding); :class:`GraphRhythm` is the same rule in the serving
 graph; tests hold them equal.

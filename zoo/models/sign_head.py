@@ -3,7 +3,7 @@ accidental from the key signature and the bar, by the rules a musician reads wit
 
 Why: the semantic output has to carry a sharp of the key signature, or one printed earlier in the bar, to every
 later note on that line or space, and the shipped recognizer often does not. On the staff test split, 143 of its
-602 errors were such accidentals (session 24, BENCHMARKS.md). Its features still show what is printed where: a
+602 errors were such accidentals (docs/decisions/0012-sign-head.md). Its features still show what is printed where: a
 linear layer on them (this head), trained with CTC on each staff's printed signs and token kinds
 (:func:`labels`), finds the signs. The reading then keeps a note's accidental only where it agrees with the
 context (:func:`zoo.datasets.semantic.implied_alter`) or the head sees a sign printed just before the note.
@@ -18,13 +18,13 @@ one class serves every clef and duration). A note of the token output is one of 
 classes, many of them rare; the head's few place classes each see thousands of notes. Where the token output
 doubts a note (:data:`PLACE_DOUBT`), the head is sure of its place (:data:`PLACE_SURE`) and one of the output's
 next choices is the same note value on that place, that one is taken (:func:`placed`). Notes read on the wrong
-line or space were a third of the errors left on the staff validation staves (session 26, BENCHMARKS.md).
+line or space were a third of the errors left on the staff validation staves (0012).
 
 Where the head is sure which sign is printed before a note (:data:`PRINTED_SURE`), the note takes that sign's
-alteration, as a musician reads it: the token output, which carries pitches, not signs, misses a printed sharp
-on a long or rare note (session 27: 17 of the 26 accidentals still misread on the staff validation staves were
-printed on the note). A tie the head sees between two notes of one pitch, that the token output left out, is
-read (mostly ties over a barline). Bars that overrun their time signature are fitted first
+alteration, as a musician reads it: the token output, which carries pitches, not signs, misses a printed sharp on a
+long or rare note (17 of the 26 accidentals still misread on the staff validation staves were printed on the note;
+docs/decisions/0013-reading-rules.md). A tie the head sees between two notes of one pitch, that the token output
+left out, is read (mostly ties over a barline). Bars that overrun their time signature are fitted first
 (:mod:`zoo.models.rhythm`).
 
 :func:`read` and :func:`apply` are the rule on tokens (library decoding); :class:`GraphRule` is the same rule on
@@ -67,19 +67,19 @@ THRESHOLD = 0.01  # below this much sign probability there, a note shows no sign
 LAYER_NAME = "signs"
 # The head's count of key signs is not as sure as the token output's key (on validation staves it miscounts more
 # often), so it only settles a key the token output doubts: one it gives less than this probability, where its
-# second choice is the key the head counts (tuned on the staff-keys supplements' validation staves, session 25).
+# second choice is the key the head counts (tuned on the staff-keys supplements' validation staves; 0012).
 KEY_DOUBT = 0.6
 # A note the token output gives less than PLACE_DOUBT is moved to the staff step the head gives at least
 # PLACE_SURE (the most over its first frame and PLACE_WINDOW frames either side), if one of the output's
 # PLACE_CHOICES most probable classes there is the same note value on that step (tuned on the fixed 1,200 staff
-# validation staves and their distorted copies, session 26).
+# validation staves and their distorted copies; docs/decisions/0012-sign-head.md).
 PLACE_DOUBT, PLACE_SURE, PLACE_WINDOW, PLACE_CHOICES = 0.9, 0.8, 1, 8
 # A note on which the head sees one sign with at least this probability (most over the WINDOW frames before and
 # at its first frame) takes that sign's alteration: a printed sharp makes the note sharp, whatever the token output
-# read (tuned on the fixed 1,200 staff validation staves and their distorted copies, session 27).
+# read (tuned on the fixed 1,200 staff validation staves and their distorted copies; 0013).
 PRINTED_SURE = 0.9
 # A tie the head gives at least this probability, between two notes of one pitch (next to each other or either side
-# of a barline), that the token output left out, is read (tuned as PRINTED_SURE, session 27).
+# of a barline), that the token output left out, is read (tuned as PRINTED_SURE; 0013).
 TIE_SURE = 0.5
 _TIE = ALPHABET.index("tie")
 _ALTER_OF_SIGN = np.array([{v: k for k, v in _SIGN_OF_ALTER.items()}[sign] for sign in SIGNS], np.int32)

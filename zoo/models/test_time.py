@@ -1,10 +1,10 @@
 """Test-time augmentation for score recognition: read a staff at several horizontal spacings and keep the
 reading most of them agree on.
 
-Editions space the same notes tighter or looser, and the recognizer's misreadings move with the spacing: a
-symbol misread at one spacing is often read right at the others, so a vote over a few stretched copies of the
-staff removes errors that no single reading can (BENCHMARKS.md, "Session 15"). The scales were chosen on the
-validation staves; vertical shifts were tried too and read worse on their own, so they are not used.
+Editions space the same notes tighter or looser, and the recognizer's misreadings move with the spacing: a symbol
+misread at one spacing is often read right at the others, so a vote over a few stretched copies of the staff
+removes errors that no single reading can (docs/decisions/0011-decoding-beam-and-tta.md). The scales were chosen on
+the validation staves; vertical shifts were tried too and read worse on their own, so they are not used.
 """
 from __future__ import annotations
 

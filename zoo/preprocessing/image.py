@@ -86,7 +86,7 @@ def trim_margins(image: tf.Tensor) -> tf.Tensor:
 
     Height normalization puts the staff lines on the rows the recognizer learnt only if the crop is about as
     tight as its training staves': with white paper of 25 % of the staff's height above and below, the shipped
-    weights misread 37 % of the tokens (BENCHMARKS.md, session 15). Margins up to LOOSE_MARGIN are left as they
+    weights misread 37 % of the tokens (docs/decisions/0004-loose-crops.md). Margins up to LOOSE_MARGIN are left as they
     are, because the distorted training staves have them (cutting those down read the distorted validation
     staves worse). The paper level is the median pixel, so a blurred, lighter staff line still counts as ink;
     a row needs two ink pixels, so a speck of sensor noise does not hold a margin open.

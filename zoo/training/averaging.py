@@ -1,10 +1,11 @@
 """An exponential moving average of a Keras model's weights (Polyak averaging), for validation and checkpoints.
 
 Small audio networks trained with Adam on a few thousand clips jump between minima from one epoch to the next
-(genre-cnn's validation accuracy moved by 5-10 points per epoch, BENCHMARKS.md), which makes both early stopping
-and the choice of a checkpoint a lottery. The average of the last few hundred steps' weights sits in the middle
-of those jumps. Training itself keeps updating the raw weights; the averaged ones are swapped in for each
-validation pass, so ``val_*`` metrics, ``ModelCheckpoint`` and ``EarlyStopping`` all see (and save) the average.
+(genre-cnn's validation accuracy moved by 5-10 points per epoch; docs/decisions/0014-genre-cnn.md), which makes
+both early stopping and the choice of a checkpoint a lottery. The average of the last few hundred steps' weights
+sits in the middle of those jumps. Training itself keeps updating the raw weights; the averaged ones are swapped in
+for each validation pass, so ``val_*`` metrics, ``ModelCheckpoint`` and ``EarlyStopping`` all see (and save) the
+average.
 """
 from __future__ import annotations
 

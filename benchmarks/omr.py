@@ -25,9 +25,12 @@ import tensorflow as tf
 import zoo
 from benchmarks.report import RESULTS, ROOT, section_stamp, stamp, table, write_section
 from zoo import paths
-from zoo.datasets import semantic, staff, tfrecords
+from zoo.datasets import staff, tfrecords
 from zoo.layers import BidirectionalSRU
 from zoo.metrics import edit_ops
+from zoo.notation.decoder import tokens_to_stream
+from zoo.notation.encoder import stream_to_tokens
+from zoo.notation.readers import read_semantic
 from zoo.preprocessing import image as staff_image
 from zoo.training import omr as train_omr
 
@@ -160,7 +163,7 @@ def throughput(model: zoo.ZooModel, data_dir: Path, batch: int, count: int = 256
 
 def fixture_check(model: zoo.ZooModel, train_counts: Counter) -> dict[str, Any]:
     """The real PrIMuS sample (engraved by the 2017 Verovio) through the seed model."""
-    reference = semantic.read_semantic(FIXTURE.with_suffix(".semantic"))
+    reference = read_semantic(FIXTURE.with_suffix(".semantic"))
     result = model.predict(FIXTURE.with_suffix(".png"))
     ops = [op for op in edit_ops(reference, result["tokens"]) if op[0] != "match"]
     return {"reference": reference, "recognized": result["tokens"], "confidence": result["confidence"],
@@ -182,13 +185,13 @@ def musicxml_round_trip(model: zoo.ZooModel, data_dir: Path) -> dict[str, Any]:
     part.write("midi", fp=RESULTS / "omr_test_staff.mid")
     back = music21.converter.parse(xml)
     notes = [n.nameWithOctave for n in back.recurse().notes]
-    ref_notes = [n.nameWithOctave for n in semantic.tokens_to_stream(reference).recurse().notes]
+    ref_notes = [n.nameWithOctave for n in tokens_to_stream(reference).recurse().notes]
     return {"sample_id": example["sample_id"].decode(), "font": example["font"].decode(), "reference": reference,
             "recognized": result["tokens"], "token_errors": sum(op[0] != "match" for op in edit_ops(reference,
                                                                                                     result["tokens"])),
             "musicxml": str(Path(xml).relative_to(ROOT)), "read_back_measures": len(back.recurse().getElementsByClass(
                 "Measure")), "read_back_notes": notes, "reference_notes": ref_notes,
-            "read_back_equals_recognized": semantic.stream_to_tokens(back.parts[0]) == result["tokens"]}
+            "read_back_equals_recognized": stream_to_tokens(back.parts[0]) == result["tokens"]}
 
 
 def training_curves_plot(histories: dict[str, dict[str, list[float]]], out: Path,

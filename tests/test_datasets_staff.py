@@ -11,10 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import STAFF_LIMIT as LIMIT
 from PIL import Image
 
-from zoo.datasets import build, corpus, primus, semantic, staff, tfrecords
+from tests.conftest import STAFF_LIMIT as LIMIT
+from zoo.datasets import build, corpus, primus, staff, tfrecords
+from zoo.notation.decoder import tokens_to_stream
+from zoo.notation.encoder import stream_to_tokens
+from zoo.notation.printing import unreadable_notes
+from zoo.notation.readers import encode_file, parse_file, read_semantic
+from zoo.notation.vocabulary import load_vocabulary
 
 
 def test_split_contract():
@@ -47,7 +52,7 @@ def test_build_report_and_layout(staff_build):
         png = (folder / f"{r['id']}.png").read_bytes()
         assert Image.open(io.BytesIO(png)).mode == "L"
         assert Image.open(io.BytesIO(png)).size == (r["width"], r["height"])
-        assert semantic.read_semantic(folder / f"{r['id']}.semantic") == r["tokens"]
+        assert read_semantic(folder / f"{r['id']}.semantic") == r["tokens"]
         assert (folder / f"{r['id']}.musicxml").stat().st_size > 0
         assert r["font"] in ("Leipzig", "Bravura", "Gootville")
     saved = json.loads((out / "build_report.json").read_text())
@@ -56,7 +61,7 @@ def test_build_report_and_layout(staff_build):
 
 def test_tokens_are_primus_vocabulary_or_reported_extensions(staff_build):
     out, report = staff_build
-    vocab = set(semantic.load_vocabulary())
+    vocab = set(load_vocabulary())
     oov = defaultdict(int)
     for ex in tfrecords.iter_examples(out, "train", "staff"):
         for t in ex["tokens"]:
@@ -71,7 +76,7 @@ def test_round_trip_every_built_sample(staff_build):
     out, _ = staff_build
     for res in build.load_results(out):
         for r in res.records:
-            assert semantic.stream_to_tokens(semantic.tokens_to_stream(r["tokens"])) == r["tokens"], r["id"]
+            assert stream_to_tokens(tokens_to_stream(r["tokens"])) == r["tokens"], r["id"]
 
 
 def test_splits_are_disjoint_by_piece(staff_build):
@@ -140,7 +145,7 @@ def test_cli_encode(primus_fixture, tmp_path):
     bad.write_text("not a score")
     plain = subprocess.run([str(scorezoo), "data", "encode", str(mei)], capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
-    assert plain.stdout.strip().split("\t") == semantic.read_semantic(primus_fixture / "000051652-1_2_1.semantic")
+    assert plain.stdout.strip().split("\t") == read_semantic(primus_fixture / "000051652-1_2_1.semantic")
     js = subprocess.run([str(scorezoo), "data", "encode", str(bad), str(mei), "--json"], capture_output=True, text=True)
     assert js.returncode != 0
     lines = [json.loads(line) for line in js.stdout.splitlines()]
@@ -175,12 +180,12 @@ def _chorale_segment():
 def test_reclef_changes_only_the_clef_token():
     from zoo.datasets import segments
 
-    before = semantic.stream_to_tokens(_chorale_segment())
+    before = stream_to_tokens(_chorale_segment())
     seen = set()
     for seed in range(12):
         seg = _chorale_segment()
         assert segments.reclef(seg, random.Random(seed))
-        after = semantic.stream_to_tokens(seg)
+        after = stream_to_tokens(seg)
         assert after[1:] == before[1:] and after[0] != before[0]
         seen.add(after[0])
     assert seen <= {f"clef-{c}" for c in segments.INCIPIT_CLEFS} and len(seen) > 2
@@ -192,13 +197,13 @@ def test_transpose_to_key_moves_notes_and_key_signature_together():
     from zoo.datasets import segments
 
     original = _chorale_segment()  # F# minor: three sharps, token keySignature-AM (PrIMuS names the relative major)
-    before = semantic.stream_to_tokens(original)
+    before = stream_to_tokens(original)
     old_pitches = [p for n in original.recurse().notes for p in n.pitches]
     keys = set()
     for seed in range(10):
         seg = _chorale_segment()
         assert segments.transpose_to_key(seg, random.Random(seed), max_accidentals=6)
-        after = semantic.stream_to_tokens(seg)
+        after = stream_to_tokens(seg)
         keys.add(after[1])
         assert after[1] != before[1] and after[1].startswith("keySignature-")
         moved = segments.key_interval(3, key.Key(after[1].removeprefix("keySignature-")[:-1].replace("b", "-")).sharps)
@@ -237,7 +242,7 @@ def test_opening_multirest_is_labelled_and_engraved_without_a_stray_clef():
     from zoo.datasets import engrave, segments
 
     seg = segments.with_multirest(_chorale_segment(), 23)
-    tokens = semantic.stream_to_tokens(seg)
+    tokens = stream_to_tokens(seg)
     assert tokens[:5] == ["clef-G2", "keySignature-AM", "timeSignature-C", "multirest-23", "barline"]
     mei = engrave.load(segments.to_musicxml(seg)).getMEI()
     assert 'num="23"' in mei
@@ -257,7 +262,7 @@ def test_multirest_drawn_at_the_width_the_recipe_draws(tmp_path):
     options = {"multirest": {"probability": 1.0, "max_count": 30, "width": [2, 40]}}
     varied, drawing = staff._incipit_variation(_chorale_segment(), random.Random(0), options)
     assert 2 <= drawing["multirest_width"] <= 40
-    assert semantic.stream_to_tokens(varied)[3].startswith("multirest-")
+    assert stream_to_tokens(varied)[3].startswith("multirest-")
     assert staff._incipit_variation(_chorale_segment(), random.Random(0), {})[1] == {}
     with pytest.raises(ValueError, match="multirest_width"):
         engrave.engrave(xml, multirest_width=0)
@@ -289,12 +294,12 @@ def test_abc_accidental_holds_to_the_end_of_the_bar(tmp_path):
     """ABC 2.1: "=c c" under K:A is C twice; the next bar's c is C# again from the key."""
     path = tmp_path / "tune.abc"
     path.write_text(ABC_TUNE, encoding="utf-8")
-    first, second = corpus.parse_file(path).scores
+    first, second = parse_file(path).scores
     assert [n.nameWithOctave for n in first.recurse().notes] == ["C5", "C5", "B4", "A4", "C#5"]
-    assert semantic.encode_file(path)[3:5] == ["note-C5_quarter", "note-C5_quarter"]
+    assert encode_file(path)[3:5] == ["note-C5_quarter", "note-C5_quarter"]
     # a tied note keeps its accidental over the bar line (music21 alone reads C# from the key)
     assert [n.nameWithOctave for n in second.recurse().notes][-2:] == ["C4", "C4"]
-    tokens = semantic.stream_to_tokens(second.parts[0])
+    tokens = stream_to_tokens(second.parts[0])
     assert tokens[6:10] == ["note-C4_quarter", "tie", "barline", "note-C4_whole"]
 
 
@@ -314,32 +319,31 @@ def test_unreadable_accidentals_are_found_and_printed():
     """A# and G-natural under no printed accidental read as A and G# in A major: both get printed, once per bar."""
     from music21 import musicxml
 
-    from zoo.datasets import accidentals, segments
+    from zoo.datasets import segments
 
     seg = _segment_from_notes(3, ["A4", "A#4", "A#4", "G4"])
-    tokens = semantic.stream_to_tokens(seg)
+    tokens = stream_to_tokens(seg)
     raw = musicxml.m21ToXml.GeneralObjectExporter(seg).parse().decode("utf-8")
-    assert accidentals.unreadable_notes(raw) == [1, 3]  # the second A# reads from the first once printed
+    assert unreadable_notes(raw) == [1, 3]  # the second A# reads from the first once printed
     xml = segments.to_musicxml(seg)
-    assert accidentals.unreadable_notes(xml) == []
+    assert unreadable_notes(xml) == []
     assert xml.count("<accidental>") == 2
-    assert semantic.stream_to_tokens(seg) == tokens  # printing a mark never changes the label
+    assert stream_to_tokens(seg) == tokens  # printing a mark never changes the label
 
 
 def test_readable_staff_is_exported_unchanged():
     from music21 import musicxml
 
-    from zoo.datasets import accidentals, segments
+    from zoo.datasets import segments
 
     seg = _chorale_segment()
     plain = musicxml.m21ToXml.GeneralObjectExporter(seg).parse().decode("utf-8")
-    assert accidentals.unreadable_notes(plain) == []
+    assert unreadable_notes(plain) == []
     same_ids = lambda xml: re.sub(r'"P[0-9a-f]+"', '"P"', xml)  # noqa: E731  music21 draws a random part id
     assert same_ids(segments.to_musicxml(seg)) == same_ids(plain)
 
 
 def test_readability_follows_ties_and_key_changes():
-    from zoo.datasets import accidentals
 
     def note(step, alter, octave, acc=None, tie=None):
         return (f"<note><pitch><step>{step}</step><alter>{alter}</alter><octave>{octave}</octave></pitch>"
@@ -353,7 +357,7 @@ def test_readability_follows_ties_and_key_changes():
            "<measure number='3'><attributes><key><fifths>-2</fifths></key></attributes>"
            + note("B", -1, 4) + note("E", 0, 5) + "</measure></part></score-partwise>")
     # tied F# carries its sharp over the bar line, the next F does not; E in B-flat major needs a natural
-    assert accidentals.unreadable_notes(xml) == [2, 4]
+    assert unreadable_notes(xml) == [2, 4]
 
 
 def test_tie_between_different_pitches_is_dropped_and_a_real_one_kept():
@@ -369,14 +373,14 @@ def test_tie_between_different_pitches_is_dropped_and_a_real_one_kept():
     m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
     m2.append([notes[2], notes[3]])
     seg = segments.standalone_segment(stream.Part([m1, m2]), 0, 2)
-    assert "tie" not in semantic.stream_to_tokens(seg)
+    assert "tie" not in stream_to_tokens(seg)
 
     notes = [note.Note("G4", quarterLength=2) for _ in range(4)]
     notes[1].tie, notes[2].tie = tie.Tie("start"), tie.Tie("stop")
     m1, m2 = stream.Measure(number=1), stream.Measure(number=2)
     m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
     m2.append([notes[2], notes[3]])
-    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
+    tokens = stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
     assert tokens.count("tie") == 1 and tokens[tokens.index("tie") - 1] == "note-G4_half"
 
 
@@ -392,14 +396,14 @@ def test_tie_from_an_explicit_natural_is_kept_and_a_next_tie_left_alone():
     m1, m2 = stream.Measure(number=1), stream.Measure(number=2)
     m1.append([meter.TimeSignature("4/4"), notes[0], notes[1]])
     m2.append([notes[2], notes[3]])
-    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
+    tokens = stream_to_tokens(segments.standalone_segment(stream.Part([m1, m2]), 0, 2))
     assert tokens.count("tie") == 2
 
     notes = [note.Note(n, quarterLength=1) for n in ("D4", "E4", "E4", "F4")]
     notes[0].tie, notes[1].tie, notes[2].tie = tie.Tie("start"), tie.Tie("start"), tie.Tie("stop")
     m = stream.Measure(number=1)
     m.append([meter.TimeSignature("4/4")] + notes)
-    tokens = semantic.stream_to_tokens(segments.standalone_segment(stream.Part([m]), 0, 1))
+    tokens = stream_to_tokens(segments.standalone_segment(stream.Part([m]), 0, 1))
     # D4-E4 is no tie; E4's own tie to the next E4 stays
     start = tokens.index("note-D4_quarter")
     assert tokens[start:start + 4] == ["note-D4_quarter", "note-E4_quarter", "tie", "note-E4_quarter"]

@@ -12,10 +12,12 @@ import tensorflow as tf
 from PIL import Image
 
 import zoo
-from zoo.datasets import semantic, tfrecords
+from zoo.datasets import tfrecords
 from zoo.metrics import ErrorRates, edit_ops
 from zoo.models import ctc, test_time
 from zoo.models.omr import ImageInputError
+from zoo.notation.theory import accidental_source
+from zoo.notation.vocabulary import load_vocabulary
 
 FIXTURE_PNG = "000051652-1_2_1.png"
 
@@ -34,7 +36,7 @@ def _png(array: np.ndarray, mode: str = "L") -> bytes:
 @pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])
 def test_models_map_width_to_time(name):
     model = zoo.create_model(name)
-    assert len(model.vocabulary) == len(semantic.load_vocabulary())
+    assert len(model.vocabulary) == len(load_vocabulary())
     x = {"image": tf.zeros([2, 64, 400, 1]), "width": tf.constant([400, 240])}
     assert model.keras_model(x).shape == (2, 100, len(model.vocabulary) + 1)
 
@@ -188,7 +190,7 @@ def test_accidental_source_follows_how_a_musician_reads_the_staff():
              "note-C4_quarter", "tie", "barline", "note-C4_quarter", "note-C4_quarter", "note-C#4_quarter", "barline",
              "note-Bb4_quarter", "note-Bb4_quarter", "note-B4_quarter", "barline", "gracenote-F4_eighth",
              "note-F4_quarter", "note-F#4_half"]
-    sources = {i: semantic.accidental_source(staff, i) for i, t in enumerate(staff) if t.startswith(("note", "grace"))}
+    sources = {i: accidental_source(staff, i) for i, t in enumerate(staff) if t.startswith(("note", "grace"))}
     assert sources == {
         3: "key signature", 4: "key signature",  # a key's sharp holds in every octave
         5: "on the note",  # C natural in D major needs its sign
@@ -198,7 +200,7 @@ def test_accidental_source_follows_how_a_musician_reads_the_staff():
         16: "on the note", 17: "carried", 18: "on the note",  # a grace note's accidental holds for the bar too
     }
     with pytest.raises(ValueError, match="not a note"):
-        semantic.accidental_source(staff, 0)
+        accidental_source(staff, 0)
 
 
 @pytest.mark.parametrize("name", ["omr-resnet-bisru", "omr-crnn-bilstm"])
@@ -208,7 +210,7 @@ def test_shipped_weights_read_staves_they_never_saw(name, staff_build):
 
     data, _ = staff_build
     model = zoo.load(name)
-    assert model.manifest.sha256 and len(model.vocabulary) > len(semantic.load_vocabulary())
+    assert model.manifest.sha256 and len(model.vocabulary) > len(load_vocabulary())
     totals = ErrorRates()
     for split in set(tfrecords.splits_with_records(data, "staff")) & {"train", "validation", "test"}:
         s = train_omr.evaluate(model, data, split, by="key")

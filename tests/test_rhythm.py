@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.datasets import semantic
 from zoo.models import rhythm
+from zoo.notation.vocabulary import load_vocabulary
 
-VOCABULARY = semantic.load_vocabulary()
+VOCABULARY = load_vocabulary()
 INDEX = {t: i for i, t in enumerate(VOCABULARY)}
 BLANK = len(VOCABULARY)
 

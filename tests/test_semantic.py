@@ -7,18 +7,11 @@ from pathlib import Path
 import pytest
 from music21 import chord, clef, converter, corpus, duration, key, meter, note, stream
 
-from zoo.datasets.semantic import (
-    EXTENSION_TOKENS,
-    EncodingError,
-    encode_file,
-    is_grammatical,
-    load_vocabulary,
-    out_of_vocabulary,
-    read_semantic,
-    stream_to_tokens,
-    tokens_to_stream,
-    write_semantic,
-)
+from zoo.notation.decoder import tokens_to_stream
+from zoo.notation.encoder import stream_to_tokens
+from zoo.notation.readers import encode_file, read_semantic, write_semantic
+from zoo.notation.tokens import EXTENSION_TOKENS, EncodingError, is_grammatical
+from zoo.notation.vocabulary import load_vocabulary, out_of_vocabulary
 
 SAMPLE = "000051652-1_2_1"
 
@@ -357,3 +350,25 @@ def test_music21_reads_what_we_write(tmp_path, primus_fixture):
     xml = Path(part.write("musicxml", fp=tmp_path / "sample.musicxml"))
     assert re.search(r"<multiple-rest[^>]*>23</multiple-rest>", xml.read_text())
     assert len(converter.parse(xml).parts[0].getElementsByClass(stream.Measure)) == 27
+
+
+def test_every_vocabulary_token_parses_once_into_its_fields():
+    from zoo.notation.tokens import KINDS, Token, bar_units, duration_units, note_pitch, parse
+
+    for text in load_vocabulary():
+        token = parse(text)
+        assert token is not None and token.kind in KINDS and token.text == text
+        assert text.startswith(token.kind)
+        if token.is_note:
+            assert text == f"{token.kind}-{token.pitch}_{token.duration}{'.' * token.dots}" \
+                           f"{'_fermata' if token.fermata else ''}"
+            assert note_pitch(text) == (token.step, token.octave, token.alter)
+        if token.kind == "timeSignature":
+            assert bar_units(text) == token.numerator * 4 * 128 // token.denominator
+        if token.kind == "note":
+            assert duration_units(text) is not None
+    assert parse("note-C#5_quarter._fermata") == Token("note-C#5_quarter._fermata", "note", step="C", alter=1,
+                                                         octave=5, duration="quarter", dots=1, fermata=True)
+    assert parse("keySignature-EbM").fifths == -3 and parse("timeSignature-C/").numerator == 2
+    assert parse("multirest-23").count == 23 and parse("clef-C1").clef == "C1"
+    assert parse("note-H4_quarter") is None and parse("") is None

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.datasets import semantic
 from zoo.models import ctc, sign_head
+from zoo.notation.theory import implied_alter
+from zoo.notation.tokens import with_alter
+from zoo.notation.vocabulary import load_vocabulary
 
 STAFF = ("clef-G2 keySignature-DM timeSignature-4/4 note-F#4_quarter note-C5_quarter note-C#5_quarter "
          "note-C5_quarter barline note-F4_half tie note-F4_quarter note-F4_quarter barline note-G#4_quarter "
@@ -66,17 +68,17 @@ def _implied_everywhere(tokens: list[str]) -> list[str]:
     out = list(tokens)
     for i, t in enumerate(tokens):
         if t.startswith(("note-", "gracenote-")):
-            out[i] = semantic.with_alter(t, semantic.implied_alter(out, i))
+            out[i] = with_alter(t, implied_alter(out, i))
     return out
 
 
 def test_the_graph_rule_gives_what_the_token_rule_gives():
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     index = {t: i for i, t in enumerate(vocabulary)}
     rng = np.random.default_rng(0)
     staves = []
     for _ in range(40):  # the staff with random accidentals, some notes showing a sign
-        tokens = [semantic.with_alter(t, int(rng.integers(-1, 2))) if t.startswith("note-") and rng.random() < 0.4
+        tokens = [with_alter(t, int(rng.integers(-1, 2))) if t.startswith("note-") and rng.random() < 0.4
                   else t for t in STAFF]
         tokens = [t if t in index else "note-C5_quarter" for t in tokens]
         staves.append((tokens, rng.random(len(tokens)) * 0.02))
@@ -93,7 +95,7 @@ def test_the_graph_rule_gives_what_the_token_rule_gives():
 
 
 def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_finds():
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     rule = sign_head.GraphRule(vocabulary)
     key_classes = sign_head.key_classes(vocabulary)
     rng = np.random.default_rng(3)
@@ -127,7 +129,7 @@ def test_graph_greedy_decoding_finds_the_frames_and_keys_the_python_decoder_find
 
 def _read_both_ways(logits: np.ndarray, signs: np.ndarray) -> list[tuple[list[str], list[str]]]:
     """Each staff's reading [B, frames, classes] by :func:`sign_head.read` and by the graph rule, as tokens."""
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     frames = logits.shape[1]
     lengths = tf.constant(np.full(len(logits), frames, np.int32))
     got = sign_head.GraphRule(vocabulary).greedy(tf.constant(logits), tf.constant(signs), lengths).numpy()
@@ -143,7 +145,7 @@ def _read_both_ways(logits: np.ndarray, signs: np.ndarray) -> list[tuple[list[st
 
 
 def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_and_in_the_graph():
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     classes = len(vocabulary) + 1
     # (clef, logits of the read note and its next choices, head's logits for steps at the note's frame, reading)
     cases = [("clef-C1", {"note-A4_eighth": 2.0, "note-F4_eighth": 1.5, "note-C5_eighth": 1.0}, {"note@7": 20},
@@ -172,7 +174,7 @@ def test_a_doubted_note_moves_to_the_staff_step_the_head_is_sure_of_in_python_an
 
 
 def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_in_the_graph():
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     classes = len(vocabulary) + 1
     # (key, the note read, the head's logits for signs just before it, reading)
     cases = [("keySignature-CM", "note-D4_quarter", {"sign-sharp": 20}, "note-D#4_quarter"),  # the sharp was missed
@@ -194,7 +196,7 @@ def test_a_note_takes_the_sign_the_head_is_sure_is_printed_on_it_in_python_and_i
 
 
 def test_a_tie_the_head_sees_between_two_notes_of_one_pitch_is_read_in_python_and_in_the_graph():
-    vocabulary = semantic.load_vocabulary()
+    vocabulary = load_vocabulary()
     classes = len(vocabulary) + 1
     # (tokens read at frames 0, 2, 4, the head's tie logit at frames 1 and 3, reading)
     over = ["note-F4_half", "barline", "note-F4_quarter"]

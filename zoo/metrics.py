@@ -6,10 +6,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from zoo.datasets.semantic import accidental_source
+from zoo.notation.theory import accidental_source
+from zoo.notation.tokens import Token, parse
 
 CATEGORIES = ("pitch", "duration", "clef/key/time", "barline", "rest", "other")
-# A misread accidental by where the staff shows it (zoo.datasets.semantic.accidental_source).
+# A misread accidental by where the staff shows it (zoo.notation.theory.accidental_source).
 ACCIDENTAL_KINDS = {"key signature": "accidental from the key signature", "carried": "accidental carried in the bar",
                     "on the note": "accidental printed on the note"}
 PITCH_KINDS = (*ACCIDENTAL_KINDS.values(), "position", "note missing or extra")
@@ -20,23 +21,18 @@ MULTIREST_GROUPS = (f"2-{MULTIREST_SYMBOLS_UP_TO} bars", f"{MULTIREST_SYMBOLS_UP
 MULTIREST_READINGS = ("right", "other count", "missed")
 
 
+_CATEGORY = {"clef": "clef/key/time", "keySignature": "clef/key/time", "timeSignature": "clef/key/time",
+             "barline": "barline", "rest": "rest", "multirest": "rest", "note": "pitch", "gracenote": "pitch"}
+
+
 def token_category(token: str) -> str:
-    if token.startswith(("clef-", "keySignature-", "timeSignature-")):
-        return "clef/key/time"
-    if token == "barline":
-        return "barline"
-    if token.startswith(("rest-", "multirest-")):
-        return "rest"
-    if token.startswith(("note-", "gracenote-")):
-        return "pitch"
-    return "other"
+    parsed = parse(token)
+    return _CATEGORY.get(parsed.kind, "other") if parsed is not None else "other"
 
 
-def _note_parts(token: str) -> tuple[str, str] | None:
-    if not token.startswith(("note-", "gracenote-")) or "_" not in token:
-        return None
-    kind_pitch, duration = token.split("_", 1)
-    return kind_pitch, duration
+def _note(token: str | None) -> Token | None:
+    parsed = parse(token) if token is not None else None
+    return parsed if parsed is not None and parsed.is_note else None
 
 
 def edit_ops(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, str | None, str | None]]:
@@ -132,9 +128,10 @@ class ErrorRates:
 def _multirest_readings(aligned: Sequence[tuple[str, str | None, str | None]]) -> Iterable[tuple[str, str]]:
     """How each reference multi-measure rest was read: right, as another count, or not as a multirest at all."""
     for op, ref, hyp in aligned:
-        if ref is None or not ref.startswith("multirest-"):
+        reference = parse(ref) if ref is not None else None
+        if reference is None or reference.kind != "multirest":
             continue
-        group = MULTIREST_GROUPS[int(ref.split("-", 1)[1]) > MULTIREST_SYMBOLS_UP_TO]
+        group = MULTIREST_GROUPS[reference.count > MULTIREST_SYMBOLS_UP_TO]
         if op == "match":
             yield group, "right"
         elif op == "sub" and hyp.startswith("multirest-"):
@@ -146,9 +143,10 @@ def _multirest_readings(aligned: Sequence[tuple[str, str | None, str | None]]) -
 def _categories(op: str, ref: str | None, hyp: str | None) -> list[str]:
     """A note→note substitution counts as a pitch error, a duration error, or both."""
     if op == "sub":
-        a, b = _note_parts(ref), _note_parts(hyp)
+        a, b = _note(ref), _note(hyp)
         if a and b:
-            cats = (["pitch"] if a[0] != b[0] else []) + (["duration"] if a[1] != b[1] else [])
+            cats = (["pitch"] if (a.kind, a.pitch) != (b.kind, b.pitch) else []) + \
+                (["duration"] if (a.duration, a.dots, a.fermata) != (b.duration, b.dots, b.fermata) else [])
             return cats or ["other"]
     return [token_category(ref if ref is not None else hyp)]
 
@@ -157,17 +155,12 @@ def _pitch_kind(op: str, ref: str | None, hyp: str | None) -> str:
     """Which part of a pitch was misread: only the accidental (same staff position), the staff position, or a note
     was missed, added or read as another symbol. The first says the model read the signs or their carrying
     wrong, the second the note head."""
-    a, b = _note_parts(ref or ""), _note_parts(hyp or "")
+    a, b = _note(ref), _note(hyp)
     if op != "sub" or a is None or b is None:
         return "note missing or extra"
-    a_pitch, b_pitch = (part.split("-", 1)[1] for part in (a[0], b[0]))
-    if a_pitch == b_pitch:  # note read as grace note or back: the pitch itself is right
+    if a.pitch == b.pitch:  # note read as grace note or back: the pitch itself is right
         return "note missing or extra"
-    return "accidental" if _strip_accidental(a_pitch) == _strip_accidental(b_pitch) else "position"
-
-
-def _strip_accidental(pitch: str) -> str:
-    return pitch[0] + pitch[1:].lstrip("#b")
+    return "accidental" if a.place == b.place else "position"
 
 
 def symbol_error_rate(refs: Iterable[Sequence[str]], hyps: Iterable[Sequence[str]]) -> float:

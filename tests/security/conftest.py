@@ -5,10 +5,17 @@ import shutil
 
 import portpicker
 import pytest
-from security_caps import IDLE_SECONDS, MAX_BATCH, MAX_CONNECTIONS, MAX_INFLIGHT_MB, MAX_MESSAGE, OMR_MAX_BATCH
 
 from serving import config as config_lib
 from serving.server import ModelServer
+from tests.security.security_caps import (
+    IDLE_SECONDS,
+    MAX_BATCH,
+    MAX_CONNECTIONS,
+    MAX_INFLIGHT_MB,
+    MAX_MESSAGE,
+    OMR_MAX_BATCH,
+)
 from zoo.datasets import tfrecords
 
 

@@ -10,13 +10,13 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from security_caps import MAX_BATCH, MAX_INFLIGHT_MB, OMR_MAX_BATCH
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from benchmarks import hostile
 from serving import limits
 from serving.client import ServingClient
+from tests.security.security_caps import MAX_BATCH, MAX_INFLIGHT_MB, OMR_MAX_BATCH
 
 PNG = "000051652-1_2_1.png"
 

@@ -8,7 +8,8 @@ import socket
 import time
 
 import pytest
-from security_caps import IDLE_SECONDS, MAX_CONNECTIONS, MAX_MESSAGE
+
+from tests.security.security_caps import IDLE_SECONDS, MAX_CONNECTIONS, MAX_MESSAGE
 
 
 def _exchange(server, raw: bytes, timeout: float = 10.0) -> tuple[int, dict]:

@@ -23,13 +23,14 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
 def encode_cmd(score_files: tuple[Path, ...], part: int, as_json: bool) -> None:
     """Print the PrIMuS semantic tokens of one staff of each SCORE_FILE (any format music21 reads)."""
-    from zoo.datasets import semantic
+    from zoo.notation.readers import encode_file
+    from zoo.notation.tokens import EncodingError
 
     failed = 0
     for path in score_files:
         try:
-            tokens = semantic.encode_file(path, part=part)
-        except semantic.EncodingError as exc:
+            tokens = encode_file(path, part=part)
+        except EncodingError as exc:
             failed += 1
             if as_json:
                 click.echo(json.dumps({"file": str(path), "error": str(exc)}))

@@ -1,1 +1,2 @@
-"""Corpus → examples: PrIMuS encoding, engraving, synthesis, alignment, splits, readers."""
+"""Corpus → examples: the music21 corpus and its split contract, engraving, synthesis, alignment, TFRecords, and
+readers of public packages (PrIMuS). The notation itself (tokens, encoder, decoder) is :mod:`zoo.notation`."""

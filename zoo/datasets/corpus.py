@@ -13,7 +13,9 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from music21 import converter, corpus, note, pitch, stream
+from music21 import corpus, stream
+
+from zoo.notation.readers import parse_file
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 # When one work ships in several formats (beethoven/opus18no1/movement1.{krn,mxl}) only the
@@ -69,42 +71,6 @@ def collection_files(collection: str, merged: bool = False) -> list[CorpusFile]:
         if stem not in best or SCORE_SUFFIXES.index(suffix) < SCORE_SUFFIXES.index(best[stem].suffix.lower()):
             best[stem] = p
     return [CorpusFile(p, collection, merged) for p in sorted(best.values())]
-
-
-# ABC 2.1's rule: an accidental holds to the end of the bar (for the same letter in every octave, the standard's
-# default "%%propagate-accidentals pitch"). music21 applies it only to files that declare ABC >= 2.0 on their
-# first line, and the corpus' ABC files (Essen, Ryan's, O'Neill's, Josquin) declare none, so without this line
-# "=c2 c2" under K:A reads as C then C#, where the tune means C twice.
-ABC_VERSION_LINE = "%abc-2.1"
-
-
-def parse_file(path: Path) -> stream.Stream:
-    """music21's reading of a score file; ABC files under ABC 2.1's accidental rule unless their first line
-    declares a version, and with tied notes keeping their accidental over the bar line."""
-    if path.suffix.lower() != ".abc":
-        return converter.parse(str(path))
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not re.match(r"%abc-\d+\.\d+", text.lstrip()):
-        text = f"{ABC_VERSION_LINE}\n{text}"
-    parsed = converter.parse(text, format="abc")
-    for part in parsed.recurse(includeSelf=True).getElementsByClass(stream.Part):
-        _carry_accidentals_over_ties(part)
-    return parsed
-
-
-def _carry_accidentals_over_ties(part: stream.Part) -> None:
-    """A tied note sounds on at the pitch it started with. music21's ABC reader starts each bar afresh, so in
-    "=C2- | C2" under K:D the continuation comes back as C#; give it the accidental of the note it is tied from,
-    unless the tune prints one on it."""
-    notes = [n for n in part.recurse().notes if isinstance(n, note.Note)]
-    for a, b in zip(notes, notes[1:]):
-        if a.tie is None or a.tie.type not in ("start", "continue"):
-            continue
-        p, q = a.pitch, b.pitch
-        printed = q.accidental is not None and q.accidental.displayStatus is True
-        if (p.step, p.octave) == (q.step, q.octave) and p.alter != q.alter and not printed:
-            q.accidental = pitch.Accidental(p.alter)
-            q.accidental.displayStatus = False  # the tie carries it; nothing is printed
 
 
 def pieces_in(file: CorpusFile) -> Iterator[Piece]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from zoo.datasets import corpus, semantic, tfrecords
+from zoo.datasets import corpus, tfrecords
+from zoo.notation.readers import read_semantic
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def iter_samples(root: str | Path, distorted: bool = False) -> Iterator[PrimusSa
         yield PrimusSample(
             sample_id=label.name[: -len(".semantic")],
             image_path=image,
-            tokens=semantic.read_semantic(label),
+            tokens=read_semantic(label),
             agnostic=agnostic.read_text(encoding="utf-8").split() if agnostic.is_file() else None,
         )
 

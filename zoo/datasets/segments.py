@@ -30,8 +30,8 @@ from music21 import (
 )
 from music21 import tie as m21tie
 
-from zoo.datasets import accidentals
-from zoo.datasets.semantic import CONTEXT_CLASSES  # what a staff's opening restates
+from zoo.notation.encoder import CONTEXT_CLASSES
+from zoo.notation.printing import print_accidentals, unreadable_notes
 
 _DROP_CLASSES = (
     dynamics.Dynamic,
@@ -223,12 +223,12 @@ def _sounding(n: note.NotRest) -> list[tuple[str, int | None, float]]:
 
 def to_musicxml(part: stream.Part) -> str:
     """MusicXML of a one-staff segment, printing every accidental a reader needs for its sounding pitches
-    (:mod:`zoo.datasets.accidentals`; it marks them on ``part``), so an image engraved from it shows what its
+    (:mod:`zoo.notation.printing`; it marks them on ``part``), so an image engraved from it shows what its
     label says."""
     for _ in range(3):  # a printed mark can change what music21 decides to print after it
         xml = musicxml.m21ToXml.GeneralObjectExporter(part).parse().decode("utf-8")
-        unreadable = accidentals.unreadable_notes(xml)
+        unreadable = unreadable_notes(xml)
         if not unreadable:
             return xml
-        accidentals.print_accidentals(part, unreadable)
+        print_accidentals(part, unreadable)
     raise ValueError("printed accidentals do not give the sounding pitches")

@@ -12,8 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets import build, corpus, engrave, recipes, segments, semantic, tfrecords
+from zoo.datasets import build, corpus, engrave, recipes, segments, tfrecords
 from zoo.datasets.build import ItemResult, WorkItem
+from zoo.notation.encoder import stream_to_tokens
+from zoo.notation.readers import write_semantic
+from zoo.notation.tokens import parse
+from zoo.notation.vocabulary import load_vocabulary
 
 DATASET = "staff"
 
@@ -92,13 +96,14 @@ def _check_multirest_width(options: dict[str, Any]) -> None:
 
 def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any],
                  multirest_width: float | None = None) -> dict[str, Any]:
-    tokens = semantic.stream_to_tokens(seg)
+    tokens = stream_to_tokens(seg)
     if len(tokens) > options["max_tokens"]:
         raise ValueError(f"segment longer than {options['max_tokens']} tokens")
-    if not any(t.startswith("timeSignature-") for t in tokens):
+    kinds = {p.kind for t in tokens if (p := parse(t)) is not None}
+    if "timeSignature" not in kinds:
         # music21 re-bars unmetered music at 4/4 on export: the image would disagree with the label
         raise ValueError("segment has no time signature")
-    if not any(t.startswith(("note-", "rest-", "multirest-", "gracenote-")) for t in tokens):
+    if not kinds & {"note", "rest", "multirest", "gracenote"}:
         raise ValueError("segment has no notes or rests")
     xml = segments.to_musicxml(seg)
     staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width)
@@ -106,7 +111,7 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sample_id}.png").write_bytes(staff.png)
     (folder / f"{sample_id}.musicxml").write_text(xml, encoding="utf-8")
-    semantic.write_semantic(tokens, folder / f"{sample_id}.semantic")
+    write_semantic(tokens, folder / f"{sample_id}.semantic")
     return {"id": sample_id, "font": font, "tokens": tokens, "width": staff.width, "height": staff.height}
 
 
@@ -146,7 +151,7 @@ def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):
 
 def _vocabulary_report(records: list[dict[str, Any]]) -> dict[str, Any]:
     counts = Counter(t for r in records for t in r["tokens"])
-    vocab = set(semantic.load_vocabulary())
+    vocab = set(load_vocabulary())
     oov = {t: n for t, n in counts.most_common() if t not in vocab}
     return {
         "distinct_tokens": len(counts),

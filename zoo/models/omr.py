@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from zoo.datasets import semantic
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
 from zoo.models import ctc, sign_head, test_time
 from zoo.models.inputs import read_bytes
+from zoo.notation.decoder import tokens_to_stream
+from zoo.notation.vocabulary import load_vocabulary
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.errors import ImageInputError, plain_message
 from zoo.pretrained import Manifest, WeightsError
@@ -184,7 +185,7 @@ class ScoreRecognizer(ZooModel):
     @staticmethod
     def to_stream(tokens: Sequence[str]):
         """Recognized tokens → music21 Part (write it as MusicXML or MIDI)."""
-        return semantic.tokens_to_stream(list(tokens))
+        return tokens_to_stream(list(tokens))
 
     def serving_signatures(self) -> dict[str, Any]:
         """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph (and
@@ -224,7 +225,7 @@ class ScoreRecognizer(ZooModel):
 def _builder(name: str, backbone: str, rnn: str, fusion: bool):
     def build(vocabulary: Sequence[str] | None = None, **config: Any) -> ScoreRecognizer:
         cfg = {**COMMON, "filters": FILTERS[backbone], "backbone": backbone, "rnn": rnn, "fusion": fusion, **config}
-        vocab = list(vocabulary) if vocabulary is not None else semantic.load_vocabulary()
+        vocab = list(vocabulary) if vocabulary is not None else load_vocabulary()
         net = build_network(len(vocab), cfg["backbone"], cfg["fusion"], cfg["rnn"], cfg["filters"], cfg["rnn_units"],
                             cfg["rnn_layers"], cfg["dropout"], cfg["height"], cfg["leaky_alpha"])
         return ScoreRecognizer(name, net, cfg, vocab)

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
-from zoo.datasets.semantic import bar_units, duration_units, without_duration
+from zoo.notation.tokens import bar_units, duration_units, without_duration
 
 Units = int | np.integer | np.ndarray | tf.Tensor  # durations in QUARTER_UNITS, one or many
 COST = 5.0  # nats: log(probability of the read duration / probability of the other one) at most this

@@ -6,7 +6,7 @@ later note on that line or space, and the shipped recognizer often does not. On 
 602 errors were such accidentals (docs/decisions/0012-sign-head.md). Its features still show what is printed where: a
 linear layer on them (this head), trained with CTC on each staff's printed signs and token kinds
 (:func:`labels`), finds the signs. The reading then keeps a note's accidental only where it agrees with the
-context (:func:`zoo.datasets.semantic.implied_alter`) or the head sees a sign printed just before the note.
+context (:func:`zoo.notation.theory.implied_alter`) or the head sees a sign printed just before the note.
 
 The head also reads a key signature sign by sign. The token output has to tell E♭ from A♭ major as two whole
 classes, and in a clef it has seen little it may not (the PrIMuS fixture's E♭ major in the C1 clef, read as A♭
@@ -39,19 +39,9 @@ from itertools import takewhile
 import numpy as np
 import tensorflow as tf
 
-from zoo.datasets.accidentals import key_alter
-from zoo.datasets.semantic import (
-    accidental_source,
-    clef_lowest_line,
-    implied_alter,
-    key_signature_fifths,
-    key_signature_token,
-    note_pitch,
-    note_value,
-    staff_step,
-    with_alter,
-)
 from zoo.models import ctc, rhythm
+from zoo.notation.theory import accidental_source, clef_lowest_line, implied_alter, key_alter, staff_step
+from zoo.notation.tokens import key_signature_fifths, key_signature_token, note_pitch, note_value, with_alter
 
 SIGNS = ("sign-sharp", "sign-flat", "sign-natural", "sign-double-sharp", "sign-double-flat")
 KINDS = ("rest", "clef", "keySignature", "timeSignature", "barline", "tie", "other")
@@ -98,7 +88,7 @@ def step_label(step: int) -> str:
 
 def labels(tokens: Sequence[str]) -> list[str]:
     """What a staff prints, in reading order: a sign before each note whose accidental is printed on it
-    (:func:`zoo.datasets.semantic.accidental_source`), each note's staff step and each other token's kind, and
+    (:func:`zoo.notation.theory.accidental_source`), each note's staff step and each other token's kind, and
     after a key signature's kind one key sign per sharp or flat it prints."""
     out: list[str] = []
     lowest = TREBLE

@@ -22,9 +22,11 @@ import tensorflow as tf
 
 import zoo
 from zoo import paths
-from zoo.datasets import build, semantic, tfrecords
+from zoo.datasets import build, tfrecords
 from zoo.metrics import ErrorRates
 from zoo.models.omr import ScoreRecognizer, output_lengths
+from zoo.notation.tokens import parse
+from zoo.notation.vocabulary import load_vocabulary
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
@@ -43,7 +45,7 @@ def token_counts(data_dir: Path, split: str = "train") -> Counter:
 
 def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[str]:
     """The PrIMuS vocabulary, then (sorted) every other token of the training split (``counts``, if given)."""
-    vocab = semantic.load_vocabulary()
+    vocab = load_vocabulary()
     known = set(vocab)
     return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
 
@@ -191,18 +193,19 @@ def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimize
 
 
 # ``evaluate(by=...)``: the reference token that puts a staff in a group.
-GROUP_PREFIXES = {"clef": "clef-", "key": "keySignature-", "time": "timeSignature-"}
+GROUP_KINDS = {"clef": "clef", "key": "keySignature", "time": "timeSignature"}
 
 
 def opening_group(tokens: list[str], by: str) -> str:
     """The clef, key or time signature token a staff opens with (before its first note, rest or bar line)."""
-    prefix = GROUP_PREFIXES[by]
+    kind = GROUP_KINDS[by]
     for token in tokens:
-        if token.startswith(prefix):
+        parsed = parse(token)
+        if parsed is not None and parsed.kind == kind:
             return token
-        if not token.startswith(tuple(GROUP_PREFIXES.values())):
+        if parsed is None or parsed.kind not in GROUP_KINDS.values():
             break
-    return f"no {prefix.rstrip('-')}"
+    return f"no {kind}"
 
 
 def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | None = None, beam: int = 0,
@@ -218,8 +221,8 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     ``tta`` reads each staff at several spacings and lets the readings vote (``ScoreRecognizer.recognize_staves``).
     ``margin`` adds that share of each staff's height of white paper above and below first (a loose crop).
     """
-    if by is not None and by not in GROUP_PREFIXES:
-        raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUP_PREFIXES)}")
+    if by is not None and by not in GROUP_KINDS:
+        raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUP_KINDS)}")
     rates = ErrorRates()
     groups: dict[str, ErrorRates] = {}
     height = model.config["height"]

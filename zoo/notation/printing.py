@@ -2,7 +2,7 @@
 
 A staff image and its semantic label are a fair training pair only if a reader gets each labelled (sounding)
 pitch from what is printed: an accidental on the note, else the note it is tied from, else an accidental earlier
-in the bar on the same line or space, else the key signature (the rules :func:`zoo.datasets.semantic.encode_file`
+in the bar on the same line or space, else the key signature (the rules :func:`zoo.notation.readers.encode_file`
 applies to MEI's unspelled notes). Sources break this in ways that are easy to miss: MusicXML files whose
 ``<accidental>`` marks were placed for another layout, segments cut out of a bar's context. Every engraved
 segment goes through :func:`zoo.datasets.segments.to_musicxml`, which finds such notes with
@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from functools import cache
 
-from music21 import key, pitch, stream
+from music21 import pitch, stream
+
+from zoo.notation.theory import key_alter
 
 PRINTED_ALTER = {"sharp": 1, "flat": -1, "natural": 0, "double-sharp": 2, "sharp-sharp": 2, "flat-flat": -2}
-
-
-@cache
-def key_alter(fifths: int, step: str) -> float:
-    """The alteration a key signature of ``fifths`` (sharps > 0, flats < 0) gives ``step``."""
-    accidental = key.KeySignature(fifths).accidentalByStep(step)
-    return accidental.alter if accidental is not None else 0
 
 
 def unreadable_notes(musicxml: str) -> list[int]:

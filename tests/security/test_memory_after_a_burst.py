@@ -25,7 +25,7 @@ def test_memory_returns_to_its_idle_level_after_a_burst(models, tmp_path, clip):
             time.sleep(1.5)
             idle = server.rss_mb()
             server.reset_peak()
-            batch = tf.make_tensor_proto([hostile.wav(1.0, seed=i) for i in range(32)])
+            batch = tf.make_tensor_proto([hostile.wav(1.0, seed=i) for i in range(64)])
             with ThreadPoolExecutor(4) as pool:
                 answers = list(pool.map(lambda _: predict(server.target, "genre-cnn", "audio", batch)[0], range(4)))
             assert answers == ["OK"] * 4
@@ -35,7 +35,7 @@ def test_memory_returns_to_its_idle_level_after_a_burst(models, tmp_path, clip):
                 time.sleep(0.5)
             after = server.rss_mb()
             print(f"idle {idle} MB, peak {peak} MB, after {after} MB")
-            assert peak > idle + 300  # the burst did take memory
+            assert peak > idle + 250  # the burst did take memory
             assert after <= idle + 150  # and gave it back
             assert client.genre([clip])[0]["genre"]
     finally:

@@ -75,6 +75,9 @@ def serve_cmd(model_config: Path, port: int, rest_port: int | None, host: str, m
               max_connections: int) -> None:
     """Serve the configured models over TF Serving's gRPC API (and REST) until interrupted."""
     default_batch, model_batch = _batch_caps(max_batch)
+    from serving import memory
+
+    memory.rerun_with_jemalloc()  # memory handed back after a burst at full speed (serving/memory.py)
     from serving.config import ConfigError
     from serving.server import ModelServer
 

@@ -221,8 +221,12 @@ class RestHandler(BaseHTTPRequestHandler):
             if time.monotonic() > deadline:
                 self.close_connection = True
                 raise _HttpError(408, f"The request body did not arrive within {self.body_seconds:g} s.")
-            chunk = self.rfile.read1(min(left, 1 << 16)) if hasattr(self.rfile, "read1") else self.rfile.read(
-                min(left, 1 << 16))
+            try:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+            except TimeoutError:  # nothing for the idle time-out (socket.timeout is TimeoutError)
+                self.close_connection = True
+                raise _HttpError(408, f"The request body stalled: {length - left:,} of {length:,} bytes arrived "
+                                      f"and nothing more for {self.timeout:g} s.") from None
             if not chunk:
                 self.close_connection = True
                 raise invalid(f"The request body ended after {length - left:,} of {length:,} bytes.")

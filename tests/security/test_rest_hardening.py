@@ -91,6 +91,16 @@ def test_idle_connections_are_closed(server):
         assert time.monotonic() - start < IDLE_SECONDS + 5
 
 
+def test_a_stalled_body_is_answered_408_and_the_connection_closed(server):
+    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as sock:
+        sock.sendall(_post(PREDICT, b'{"ins', length="100"))  # 5 of 100 bytes, then nothing
+        start = time.monotonic()
+        status, body = _answer(sock)
+        assert status == 408 and "stalled: 5 of 100 bytes" in body["error"]
+        assert time.monotonic() - start < IDLE_SECONDS + 5
+        assert sock.recv(1024) == b""  # and closed
+
+
 def test_connections_beyond_the_cap_are_answered_503_and_the_rest_served_later(server):
     held = [socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) for _ in range(MAX_CONNECTIONS)]
     try:

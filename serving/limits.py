@@ -30,7 +30,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
 from serving import defaults
-from zoo.preprocessing import headers, image
+from zoo.preprocessing import audio, headers, image
 
 log = logging.getLogger("scorezoo.serving")
 
@@ -45,6 +45,7 @@ STAFF_BYTES_PER_COLUMN = 16 * 1024  # the recognizer's activations per column of
 STAFF_FIXED_BYTES = 2 * MiB  # each staff padded to the widest width the graph accepts
 AUDIO_BYTES_PER_BYTE = 6  # decoded float samples and their crops, per byte of encoded audio
 CLIP_BYTES = 8 * MiB  # the genre network on one 10-second window
+LOG_MEL_BYTES = 427 * 128 * 4 * 3  # a window's log-mel and two copies of it
 OTHER_BYTES_PER_BYTE = 4  # any other input: a few copies of itself
 
 # the repeated field holding a TensorProto's values, per dtype (complex types hold two numbers per value)
@@ -153,8 +154,13 @@ def _string_cost(values: Iterable[bytes]) -> int:
             total += IMAGE_BYTES_PER_PIXEL * head.pixels
             staves += 1
             widest = max(widest, min(image.MAX_WIDTH, head.width * image.HEIGHT // max(1, head.height)))
-        elif kind == "audio":
-            total += AUDIO_BYTES_PER_BYTE * len(data) + CLIP_BYTES
+        elif kind == "audio":  # every 10-s window is a clip through the network, at most audio.WINDOW_BATCH at once
+            try:
+                windows = max(1, math.ceil(headers.audio_header(data).seconds / audio.CLIP_SECONDS))
+            except ValueError:
+                windows = 1
+            total += AUDIO_BYTES_PER_BYTE * len(data) + CLIP_BYTES * min(windows, audio.WINDOW_BATCH) \
+                + LOG_MEL_BYTES * windows
         else:
             total += OTHER_BYTES_PER_BYTE * len(data)
     # a batch of staves runs at the width of its widest one

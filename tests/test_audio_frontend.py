@@ -161,13 +161,15 @@ def test_formats_left_out_of_the_graph_fail_clearly(stereo):
 
 
 def test_long_recordings_are_processed_in_windows():
-    samples = np.zeros(int(25.5 * 1000), np.float32)
-    windows = list(audio.iter_windows(samples, 1000))
-    assert [(start, len(chunk)) for start, chunk in windows] == [(0.0, 10000), (10.0, 10000), (20.0, 5500)]
-    overlapping = list(audio.iter_windows(samples, 1000, window_seconds=10, hop_seconds=5))
-    assert [start for start, _ in overlapping] == [0.0, 5.0, 10.0, 15.0, 20.0]  # the last one reaches the end
-    tail_too_short = list(audio.iter_windows(samples[:20500], 1000))
-    assert [len(chunk) for _, chunk in tail_too_short] == [10000, 10000]
+    assert audio.window_starts(25500, 1000).numpy().tolist() == [0, 10000, 20000]  # the last 5.5 s long
+    overlapping = audio.window_starts(25500, 1000, window_seconds=10, hop_seconds=5).numpy().tolist()
+    assert overlapping == [0, 5000, 10000, 15000, 20000]  # the last one reaches the end
+    assert audio.window_starts(20500, 1000).numpy().tolist() == [0, 10000]  # a 0.5-s tail is left out
+    assert audio.window_starts(700, 1000).numpy().tolist() == [0]  # check_duration refuses it later
+    samples = tf.random.stateless_normal([25500 * 8], seed=[1, 2]) * 0.1
+    windows = audio.recording_log_mels(samples, 8000)
+    assert windows.shape == (3, audio.num_frames(10.0), audio.N_MELS)
+    np.testing.assert_array_equal(windows[2], audio.waveform_to_log_mel(samples[160000:], 8000))
 
 
 def test_wav_bytes_round_trip_clips_to_16_bit():

@@ -50,7 +50,7 @@ def test_predict_bytes_and_path(model, clip, tmp_path):
 @pytest.mark.parametrize("data, message", [
     (b"", "audio bytes are empty"),
     (b"this is not audio at all, just text", "not a WAV/FLAC/OGG/MP3"),
-    (_wav(np.zeros(int(0.4 * 22050)) + 0.1), "0.40 s long, at least 1 s"),
+    (_wav(np.zeros(int(0.4 * 22050)) + 0.1), "audio is 0.4 s long, at least 1.0 s is needed"),
 ])
 def test_bad_audio_is_a_clear_error(model, data, message):
     with pytest.raises(AudioInputError, match=message):

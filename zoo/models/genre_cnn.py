@@ -22,7 +22,6 @@ from zoo.registry import ZooModel, register_model
 GENRES: tuple[str, ...] = ("chorale", "renaissance", "classical", "folk", "fiddle")
 DEFAULT_CONFIG: dict[str, Any] = {"filters": [16, 32, 64, 128], "dropout": 0.3, "n_mels": audio.N_MELS,
                                   "labels": list(GENRES), "temporal_units": 0}
-WINDOW_BATCH = 32  # 10-s windows of one recording run through the network at once
 INPUT_SPEC = {
     "audio": f"WAV (16-bit PCM), FLAC, Ogg Vorbis or MP3 bytes; {audio.MIN_RATE}-{audio.MAX_RATE} Hz; up to "
              f"{audio.MAX_CHANNELS} channels; {audio.MIN_SECONDS:g}-{audio.MAX_SECONDS:g} s",
@@ -68,29 +67,51 @@ def build_network(filters: Sequence[int], dropout: float, n_mels: int, n_classes
 
 
 class GenreClassifier(ZooModel):
-    """Names the genre of audio files or bytes; long recordings are scored in 10-second windows."""
+    """Names the genre of audio files or bytes. A recording is scored as the mean over its 10-second windows, by
+    the library and the serving signature with one function (:meth:`scores_of`)."""
 
-    def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
-        """Audio → log-mel windows [W, 431, 128] (every 10 s of the recording, the last padded)."""
+    def _read(self, raw: bytes | str | Path) -> bytes:
         data = read_bytes(raw, AudioInputError)
         headers.audio_header(data)  # rate, channels and length are checked before anything is decoded
+        return data
+
+    def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
+        """Audio → log-mel windows [W, 427, 128] (every 10 s of the recording; :func:`audio.recording_log_mels`)."""
         try:
-            samples, rate = audio.decode_audio(data)
+            return audio.recording_log_mels(*audio.decode_audio(self._read(raw))).numpy()
         except tf.errors.InvalidArgumentError as exc:
             raise AudioInputError(plain_message(exc)) from None
-        samples, rate = samples.numpy(), int(rate)
-        seconds = len(samples) / rate
-        if seconds < audio.MIN_SECONDS:
-            raise AudioInputError(f"audio is {seconds:.2f} s long, at least {audio.MIN_SECONDS:g} s is needed")
-        windows = [audio.waveform_to_log_mel(w, rate).numpy() for _, w in audio.iter_windows(samples, rate)]
-        return np.stack(windows)
+
+    def window_scores(self, windows: tf.Tensor) -> tf.Tensor:
+        """Class probabilities [W, classes] of log-mel windows [W, frames, mels], audio.WINDOW_BATCH at a time (a long
+        recording's memory stays bounded, and short clips of a batch still run together)."""
+        count = tf.shape(windows)[0]
+        chunks = (count + audio.WINDOW_BATCH - 1) // audio.WINDOW_BATCH
+        out = tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None, len(self.labels)]))
+
+        def step(i: tf.Tensor, out: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+            chunk = windows[i * audio.WINDOW_BATCH:(i + 1) * audio.WINDOW_BATCH]
+            return i + 1, out.write(i, self.keras_model(chunk, training=False))
+
+        _, out = tf.while_loop(lambda i, _: i < chunks, step, (tf.constant(0), out))
+        return out.concat()
+
+    def scores_of(self, audio_bytes: tf.Tensor, formats: Sequence[str] = audio.FORMATS) -> tf.Tensor:
+        """Encoded recordings string[B] → mean class probabilities [B, classes] over each one's 10-second windows:
+        graph code that the serving signature runs in-graph and :meth:`predict_scores` eagerly."""
+        spec = tf.RaggedTensorSpec([None, audio.num_frames(audio.CLIP_SECONDS), audio.N_MELS], tf.float32, 0)
+        windows = tf.map_fn(lambda data: audio.recording_log_mels(*audio.decode_audio(data, formats)), audio_bytes,
+                            fn_output_signature=spec)
+        scores = self.window_scores(windows.flat_values)
+        return tf.math.unsorted_segment_mean(scores, windows.value_rowids(), tf.shape(audio_bytes)[0])
 
     def predict_scores(self, raw: bytes | str | Path) -> np.ndarray:
         """Mean class probabilities over the recording's windows."""
-        windows = self.preprocess(raw)
-        scores = [self.keras_model.predict_on_batch(windows[i:i + WINDOW_BATCH]) for i in
-                  range(0, len(windows), WINDOW_BATCH)]  # a long recording's windows in bounded batches
-        return np.concatenate(scores).mean(axis=0)
+        try:
+            return self.scores_of(tf.constant([self._read(raw)]))[0].numpy()
+        except tf.errors.InvalidArgumentError as exc:
+            raise AudioInputError(plain_message(exc)) from None
 
     def predict(self, inputs: Any) -> dict[str, Any] | list[dict[str, Any]]:
         """``{"genre": ..., "scores": {genre: p}}`` for one input, a list of those for a list."""
@@ -105,16 +126,15 @@ class GenreClassifier(ZooModel):
         return {"genre": tf.gather(tf.constant(self.labels), tf.argmax(scores, axis=-1)), "scores": scores}
 
     def serving_signatures(self, formats: Sequence[str] = ("wav",)) -> dict[str, Any]:
-        """``serving_default(audio: string[batch]) → {genre, scores}``: all preprocessing in the graph.
+        """``serving_default(audio: string[batch]) → {genre, scores}``: :meth:`scores_of` in the graph, so a
+        recording is served the answer :meth:`predict` gives it.
 
         WAV only by default, so that the SavedModel loads in stock TF Serving (tensorflow-io ops are not in it).
         """
-        model = self.keras_model
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
         def serving_default(audio_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-            mels = audio.audio_bytes_to_log_mel(audio_bytes, audio.CLIP_SECONDS, formats)
-            return self.serving_outputs(model(mels, training=False))
+            return self.serving_outputs(self.scores_of(audio_bytes, formats))
 
         return {"serving_default": serving_default.get_concrete_function()}
 

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -47,6 +46,7 @@ FMIN = 20.0  # Hz, lowest mel band edge (below the lowest piano note, A0 = 27.5 
 FMAX = 11025.0  # Hz, highest mel band edge = SAMPLE_RATE / 2
 LOG_OFFSET = 1e-6  # log-mel = ln(mel power + LOG_OFFSET); keeps silence finite at ln(1e-6) ~= -13.8
 CLIP_SECONDS = 10.0  # fixed clip length the genre model and the serving signature see
+WINDOW_BATCH = 32  # a recording's windows go through a network this many at a time, so its memory stays bounded
 MIN_SECONDS = 1.0  # shorter audio is rejected: a clip padded from less than this is mostly zeros
 # What a header may claim. Outside these ranges a file is refused before it is resampled: a WAV claiming 1 Hz
 # would be upsampled 22,050-fold, and a few kilobytes of FLAC silence can claim days of audio.
@@ -348,26 +348,43 @@ def audio_bytes_to_log_mel(
 # ------------------------------------------------------------------------------------------------ numpy side
 
 
-def iter_windows(
-    samples: np.ndarray, rate: int, window_seconds: float = CLIP_SECONDS, hop_seconds: float = CLIP_SECONDS
-) -> Iterator[tuple[float, np.ndarray]]:
-    """(start seconds, window) views over a long recording, so it is processed clip by clip, not as one tensor.
+def window_starts(length: tf.Tensor | int, rate: tf.Tensor | int, window_seconds: float = CLIP_SECONDS,
+                  hop_seconds: float = CLIP_SECONDS) -> tf.Tensor:
+    """Where the windows of a ``length``-sample recording start (int32 [W]), so that it is processed clip by clip.
 
-    Windows are ``window_seconds`` long except the last, which is yielded only if at least :data:`MIN_SECONDS`
-    long (or if it is the only one; then ``check_duration`` decides).  Works on [N] and [N, C] arrays.
+    Windows are ``window_seconds`` long and ``hop_seconds`` apart until one reaches the end; each but the first
+    must hold at least :data:`MIN_SECONDS` of audio (a shorter tail is left out; a recording shorter than that is
+    refused by :func:`check_duration`).
     """
-    window, hop = round(window_seconds * rate), round(hop_seconds * rate)
-    if window <= 0 or hop <= 0:
+    if window_seconds <= 0 or hop_seconds <= 0:
         raise ValueError("window_seconds and hop_seconds must be positive")
-    min_length = math.ceil(MIN_SECONDS * rate)
-    start = 0
-    while True:
-        chunk = samples[start:start + window]
-        if start == 0 or len(chunk) >= min_length:
-            yield start / rate, chunk
-        if start + window >= len(samples):
-            return
-        start += hop
+    length = tf.cast(length, tf.int64)
+    rate = tf.cast(rate, tf.float64)
+    window = tf.cast(tf.round(window_seconds * rate), tf.int64)
+    hop = tf.cast(tf.round(hop_seconds * rate), tf.int64)
+    min_length = tf.cast(tf.math.ceil(MIN_SECONDS * rate), tf.int64)
+    last = tf.maximum(tf.constant(0, tf.int64), (length - window + hop - 1) // hop)  # the first reaching the end
+    starts = tf.range(last + 1) * hop
+    keep = tf.logical_or(tf.equal(starts, 0), length - starts >= min_length)
+    return tf.cast(tf.boolean_mask(starts, keep), tf.int32)
+
+
+def recording_log_mels(samples: tf.Tensor, rate: tf.Tensor | int, window_seconds: float = CLIP_SECONDS,
+                       hop_seconds: float = CLIP_SECONDS) -> tf.Tensor:
+    """Mono samples [N] of a whole recording at ``rate`` -> [W, frames, N_MELS]: the log-mel of each window of
+    :func:`window_starts`, each one as :func:`waveform_to_log_mel` makes a clip. The library and the serving
+    signature both classify a recording as the mean over these windows."""
+    samples = tf.convert_to_tensor(samples, tf.float32)
+    window = tf.cast(tf.round(window_seconds * tf.cast(rate, tf.float64)), tf.int32)
+    starts = window_starts(tf.shape(samples)[0], rate, window_seconds, hop_seconds)
+    spec = tf.TensorSpec([num_frames(CLIP_SECONDS), N_MELS], tf.float32)
+
+    def each() -> tf.Tensor:
+        return tf.map_fn(lambda start: waveform_to_log_mel(samples[start:start + window], rate), starts,
+                         fn_output_signature=spec)
+
+    # a clip of one window (most requests) skips the loop machinery
+    return tf.cond(tf.equal(tf.size(starts), 1), lambda: waveform_to_log_mel(samples[:window], rate)[None], each)
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:

@@ -1,0 +1,80 @@
+"""What the library answers, the served model answers: the library, the exported SavedModel and the running server
+give the same genres and scores (long recordings included) and the same tokens, on the same inputs."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import portpicker
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+import zoo
+from serving import config as config_lib
+from serving.client import ServingClient
+from serving.server import ModelServer
+from zoo.datasets import tfrecords
+from zoo.preprocessing import audio
+
+PNG = "000051652-1_2_1.png"
+
+
+@pytest.fixture(scope="module")
+def served(exported_models):
+    entries = [config_lib.ModelEntry(name, exported_models / name) for name in ("genre-cnn", "omr-resnet-bisru")]
+    server = ModelServer(entries, port=portpicker.pick_unused_port(), poll_seconds=0).start()
+    with ServingClient(f"127.0.0.1:{server.port}", timeout=120) as client:
+        yield client
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def recordings(genre_build) -> dict[str, bytes]:
+    """A real 10-s test clip; three joined (30 s; the tiny build's test split may hold fewer clips: then one
+    repeats), and cut to 25.5 s; the 25.5 s at 44.1 kHz stereo."""
+    out_dir, _ = genre_build
+    clips = [bytes(ex["audio"]) for ex, _ in zip(tfrecords.iter_examples(out_dir, "test", "genre"), range(3))]
+    samples = [sf.read(io.BytesIO(c), dtype="float32")[0] for c in clips]
+    joined = np.concatenate([samples[i % len(samples)] for i in range(3)])
+    assert len(joined) >= 30 * audio.SAMPLE_RATE
+    cut = joined[: int(25.5 * audio.SAMPLE_RATE)]
+    stereo = np.stack([cut, 0.5 * cut], axis=1)
+    upsampled = audio.resample(tf.constant(stereo.T), audio.SAMPLE_RATE, 44100).numpy().T
+    return {"10 s": clips[0], "30 s": audio.wav_bytes(joined, audio.SAMPLE_RATE),
+            "25.5 s": audio.wav_bytes(cut, audio.SAMPLE_RATE),
+            "25.5 s, 44.1 kHz stereo": audio.wav_bytes(upsampled, 44100)}
+
+
+def test_genre_scores_are_the_same_in_the_library_the_saved_model_and_the_server(recordings, exported_models, served):
+    model = zoo.load("genre-cnn")
+    names = list(recordings)
+    library = np.stack([model.predict_scores(recordings[n]) for n in names])
+    saved = tf.saved_model.load(str(exported_models / "genre-cnn" / "1")).signatures["serving_default"]
+    exported = saved(audio=tf.constant([recordings[n] for n in names]))
+    server = served.predict("genre-cnn", {"audio": [recordings[n] for n in names]})
+    for i, name in enumerate(names):
+        np.testing.assert_allclose(exported["scores"].numpy()[i], library[i], atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(server["scores"][i], library[i], atol=1e-5, err_msg=name)
+        genre = model.labels[int(library[i].argmax())]
+        assert exported["genre"].numpy()[i].decode() == server["genre"][i].decode() == genre, name
+    # a long recording is the mean of its windows, not its first or middle 10 seconds
+    windows = model.keras_model.predict_on_batch(model.preprocess(recordings["30 s"]))
+    assert windows.shape[0] == 3
+    np.testing.assert_allclose(library[names.index("30 s")], windows.mean(axis=0), atol=1e-5)
+
+
+def test_recognized_tokens_are_the_same_in_the_library_the_saved_model_and_the_server(
+        primus_fixture, staff_build, exported_models, served):
+    out_dir, _ = staff_build
+    images = [(primus_fixture / PNG).read_bytes()] + [
+        bytes(ex["image"]) for ex, _ in zip(tfrecords.iter_examples(out_dir, "test", "staff"), range(3))]
+    model = zoo.load("omr-resnet-bisru")
+    library = [model.predict(image)["tokens"] for image in images]
+    saved = tf.saved_model.load(str(exported_models / "omr-resnet-bisru" / "1")).signatures["serving_default"]
+    exported = saved(image=tf.constant(images))
+    server = served.recognize(images)
+    for i, tokens in enumerate(library):
+        length = int(exported["lengths"].numpy()[i])
+        assert [t.decode() for t in exported["tokens"].numpy()[i][:length]] == tokens
+        assert server[i]["tokens"] == tokens

@@ -48,71 +48,11 @@ data: setup
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance
 	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
 
-# The shipped omr-resnet-bisru's stages after the 22-minute seed run of bench-omr-train (runs/omr-resnet-bisru):
-# continued training on the staff data and its supplements with cosine schedules, two WiSE-FT interpolations, a
-# moving average of the weights, then augmentations for spacing, loose margins and bolder ink; last, a sign head on
-# the frozen weights. What each stage did and measured: docs/decisions/0002-omr-training-recipe.md (and 0012 for
-# the head).
+# The shipped omr-resnet-bisru, stage by stage, from its recipe (zoo/training/recipes/omr-resnet-bisru.json):
+# the 22-minute seed run, continued training on the staff data and its supplements, two WiSE-FT interpolations,
+# augmentations for spacing, margins and ink, and a sign head. Resumes where it stopped; about 14 hours here.
 train-shipped-omr: setup
-	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-long --minutes 70 --warm-start runs/omr-resnet-bisru \
-	  --set learning_rate=5e-4 --set lr_schedule=cosine --set steps_per_epoch=250 --set val_samples=600 \
-	  --set patience=100 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-resnet-bisru-incipits --minutes 25 \
-	  --warm-start runs/omr-resnet-bisru-long --set learning_rate=3e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
-	  --set extra_data=data/cache/staff-incipits --set extra_share=0.3 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s6 --minutes 90 \
-	  --warm-start runs/omr-resnet-bisru-incipits --set learning_rate=2e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
-	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s7 --minutes 65 \
-	  --warm-start runs/omr-s6 --set learning_rate=1.5e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
-	  --set extra_data=data/cache/staff-incipits --set extra_share=0.15 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s8 --minutes 70 \
-	  --warm-start runs/omr-s7 --set learning_rate=2e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.3]' \
-	  --set verbose=2
-	$(SZ) interpolate omr-resnet-bisru runs/omr-s7 runs/omr-s8 --alpha 0.5 --out runs/omr-wise50
-	$(SZ) train omr-resnet-bisru --out runs/omr-s9 --minutes 60 \
-	  --warm-start runs/omr-wise50 --set learning_rate=1e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
-	  --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s10 --minutes 60 \
-	  --warm-start runs/omr-s9 --set learning_rate=7e-5 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
-	  --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s11 --minutes 60 \
-	  --warm-start runs/omr-s10 --set learning_rate=1e-4 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
-	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.5 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s12 --minutes 60 \
-	  --warm-start runs/omr-s11 --set learning_rate=5e-5 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
-	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 --set seed=12 --set verbose=2
-	$(SZ) train omr-resnet-bisru --out runs/omr-s17 --minutes 55 \
-	  --warm-start runs/omr-s12 --set learning_rate=5e-5 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys"]' --set 'extra_share=[0.1,0.15]' \
-	  --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 \
-	  --set 'margin=[0,0.3]' --set margin_probability=0.3 --set seed=17 --set verbose=2
-	$(SZ) interpolate omr-resnet-bisru runs/omr-s12 runs/omr-s17 --alpha 0.85 --out runs/omr-s17-wise85
-	$(SZ) train omr-resnet-bisru --out runs/omr-s20 --minutes 70 \
-	  --warm-start runs/omr-s17-wise85 --set learning_rate=5e-5 --set lr_schedule=cosine \
-	  --set steps_per_epoch=250 --set val_samples=600 --set patience=100 --set ema_decay=0.998 \
-	  --set 'extra_data=["data/cache/staff-incipits","data/cache/staff-keys","data/cache/staff-multirests"]' \
-	  --set 'extra_share=[0.1,0.15,0.05]' --set 'width_scale=[0.75,1.5]' --set width_scale_probability=0.3 \
-	  --set 'margin=[0,0.3]' --set margin_probability=0.3 --set 'ink=[0,1]' --set ink_probability=0.4 \
-	  --set seed=20 --set verbose=2
-	$(SZ) interpolate omr-resnet-bisru runs/omr-s17-wise85 runs/omr-s20 --alpha 0.85 --out runs/omr-s20-wise85
-	$(SZ) train-signs omr-resnet-bisru runs/omr-s20-wise85 --out runs/omr-signs \
-	  --extra-data data/cache/staff-incipits --extra-share 0.1 --extra-data data/cache/staff-keys --extra-share 0.1 \
-	  --extra-data data/cache/staff-keys-clefs --extra-share 0.1 --staves 13000 --epochs 8
+	$(SZ) recipe run omr-resnet-bisru
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

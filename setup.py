@@ -17,7 +17,7 @@ setup(
     packages=find_packages(include=["zoo", "zoo.*", "tfx_pipeline", "tfx_pipeline.*", "serving", "serving.*"]),
     include_package_data=True,
     package_data={
-        "zoo": ["pretrained/*.json", "pretrained/*/*", "notation/resources/*/*"],
+        "zoo": ["pretrained/*.json", "pretrained/*/*", "notation/resources/*/*", "training/recipes/*.json"],
         "tfx_pipeline": ["schemas/*/*"],
         "serving": ["*.config"],
     },

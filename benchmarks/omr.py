@@ -57,8 +57,9 @@ def train_all(data_dir: Path, minutes: float, steps_per_epoch: int = 250) -> Non
     for label, (name, overrides, folder) in VARIANTS.items():
         out = RUNS / folder
         cmd = [sys.executable, "-m", "zoo.cli", "train", name, "--data", str(data_dir), "--out", str(out),
-               "--minutes", str(minutes), "--set", f"steps_per_epoch={steps_per_epoch}", "--set", "verbose=2"]
-        cmd += [arg for k, v in overrides.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+               "--minutes", str(minutes), "--set", f"train.steps_per_epoch={steps_per_epoch}",
+               "--set", "train.verbose=2"]
+        cmd += [arg for k, v in overrides.items() for arg in ("--set", f"model.{k}={json.dumps(v)}")]
         print(f"== {label}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True)
 

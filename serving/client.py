@@ -111,16 +111,20 @@ class ServingClient:
 
     def recognize(self, images: Iterable[bytes | str | Path], model: str = OMR_MODEL,
                   version: int | None = None) -> list[dict[str, Any]]:
-        """One batched request: staff PNG bytes or paths → ``[{tokens, semantic, confidence, model_version}]``."""
+        """One batched request: staff PNG bytes or paths → ``[{tokens, semantic, confidence, token_confidences,
+        model_version}]``."""
         data = [_read(i) for i in images]
         if not data:
             return []
         out = self.predict(model, {"image": data}, version=version)
         results = []
-        for row, n, conf in zip(out["tokens"], out["lengths"], out["confidence"]):
+        per_token = out.get("token_confidences")  # a model exported before it had them gives none
+        for i, (row, n, conf) in enumerate(zip(out["tokens"], out["lengths"], out["confidence"])):
             tokens = [t.decode() for t in row[: int(n)]]
-            results.append({"tokens": tokens, "semantic": " ".join(tokens), "confidence": round(float(conf), 6),
-                            "model_version": out["model_version"]})
+            result = {"tokens": tokens, "semantic": " ".join(tokens), "confidence": round(float(conf), 6)}
+            if per_token is not None:
+                result["token_confidences"] = [round(float(c), 4) for c in per_token[i][: int(n)]]
+            results.append({**result, "model_version": out["model_version"]})
         return results
 
     def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Test configuration: Keras 2 before TensorFlow loads; a private SCOREZOO_HOME per session."""
+"""Test configuration: Keras 2 before TensorFlow loads; a private SCOREZOO_HOME per session; the tiny real builds
+the integration and parity tests share; each test marked by its folder (``-m "not integration"`` runs the unit
+tests alone in about a minute)."""
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -10,6 +12,13 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "data" / "fixtures"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts[0] in ("integration", "parity"):
+            item.add_marker(parts[0])
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,5 +1,6 @@
 """What the library answers, the served model answers: the library, the exported SavedModel and the running server
-give the same genres and scores (long recordings included) and the same tokens, on the same inputs."""
+give the same genres and scores (long recordings included) and the same tokens and confidences, on the same
+inputs."""
 from __future__ import annotations
 
 import io
@@ -70,11 +71,23 @@ def test_recognized_tokens_are_the_same_in_the_library_the_saved_model_and_the_s
     images = [(primus_fixture / PNG).read_bytes()] + [
         bytes(ex["image"]) for ex, _ in zip(tfrecords.iter_examples(out_dir, "test", "staff"), range(3))]
     model = zoo.load("omr-resnet-bisru")
-    library = [model.predict(image)["tokens"] for image in images]
+    # a batch is padded to its widest staff, which moves the network's outputs near the right edge a little: the
+    # library reads the same batch the SavedModel and the server are sent, and each image alone as one request
+    library = model.recognize_staves([model.preprocess(image) for image in images])
     saved = tf.saved_model.load(str(exported_models / "omr-resnet-bisru" / "1")).signatures["serving_default"]
     exported = saved(image=tf.constant(images))
     server = served.recognize(images)
-    for i, tokens in enumerate(library):
+    for image in images[:2]:
+        alone, expected = served.recognize([image])[0], model.predict(image)
+        assert alone["tokens"] == expected["tokens"]
+        assert alone["confidence"] == pytest.approx(expected["confidence"], abs=1e-5)
+    for i, expected in enumerate(library):
         length = int(exported["lengths"].numpy()[i])
-        assert [t.decode() for t in exported["tokens"].numpy()[i][:length]] == tokens
-        assert server[i]["tokens"] == tokens
+        assert [t.decode() for t in exported["tokens"].numpy()[i][:length]] == expected["tokens"]
+        assert server[i]["tokens"] == expected["tokens"]
+        # one definition of confidence: per token, and the staff's geometric mean of them
+        for confidences in (exported["token_confidences"].numpy()[i][:length], server[i]["token_confidences"]):
+            np.testing.assert_allclose(confidences, expected["token_confidences"], atol=1e-4)
+        for confidence in (exported["confidence"].numpy()[i], server[i]["confidence"]):
+            assert confidence == pytest.approx(expected["confidence"], abs=1e-5)
+    assert 0 < min(r["confidence"] for r in library) <= max(r["confidence"] for r in library) <= 1

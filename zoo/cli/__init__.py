@@ -38,6 +38,7 @@ def _register_subcommands() -> None:
     from zoo.cli import data as data_cli
     from zoo.cli import models as models_cli
     from zoo.cli import pipeline as pipeline_cli
+    from zoo.cli import recipes as recipes_cli
     from zoo.cli import serving as serving_cli
 
     main.add_command(data_cli.data)
@@ -47,6 +48,7 @@ def _register_subcommands() -> None:
     main.add_command(models_cli.interpolate_cmd)
     main.add_command(models_cli.train_signs_cmd)
     main.add_command(models_cli.recognize_cmd)
+    main.add_command(recipes_cli.recipe)
     main.add_command(pipeline_cli.pipeline)
     main.add_command(serving_cli.export_cmd)
     main.add_command(serving_cli.serve_cmd)

@@ -61,31 +61,36 @@ def _each(paths_: tuple[Path, ...], run, show, as_json: bool) -> None:
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Built dataset folder [default: <data dir>/<dataset>].")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder for weights and plots.")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs [genre: 40, omr: 100].")
-@click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-time budget (omr models).")
-@click.option("--batch-size", type=int, default=None, help="[genre: 32, omr: 16]")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Maximum epochs (train.epochs for genre, train.max_epochs for omr).")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Wall-time budget (omr: train.minutes) [default: 60].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="train.batch_size [genre: 32, omr: 16]")
 @click.option("--warm-start", default=None,
               help="'pretrained', a run folder (with manifest.json) or a weights path to start from.")
-@click.option("--set", "overrides", multiple=True, help="Model config override KEY=VALUE, e.g. --set fusion=false "
-              "--set rnn=lstm (omr ablations) or --set filters=[32,64,128,256].")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A JSON file of settings, nested as the config is (model, train, augment, data).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="One setting, dotted: --set train.learning_rate=3e-4, --set model.rnn=lstm, "
+              "--set augment.width_scale=[0.75,1.5], --set data.extra_data=[\"DIR\"] (repeatable; an unknown key "
+              "is an error naming the closest).")
 @click.option("--ship", is_flag=True, help="Copy the trained weights + manifest into the package's pretrained folder.")
-def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | None, minutes: float,
-              batch_size: int | None, warm_start: str | None, overrides: tuple[str, ...], ship: bool) -> None:
+def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | None, minutes: float | None,
+              batch_size: int | None, warm_start: str | None, config_file: Path | None, overrides: tuple[str, ...],
+              ship: bool) -> None:
     """Train MODEL_NAME on its dataset; writes weights, manifest, history and plots under --out."""
     import importlib
 
     module, dataset = TRAINERS[model_name]
     trainer = importlib.import_module(module)
     data_dir = data_dir or paths.data_dir() / dataset
-    common = {k: v for k, v in {"batch_size": batch_size, "warm_start": warm_start}.items() if v is not None}
+    config = training_config_of(model_name, dataset, config_file, overrides, epochs, minutes, batch_size)
     if dataset == "genre":
-        summary = trainer.train(data_dir, out, **common, **({"epochs": epochs} if epochs else {}),
-                                **_parse_overrides(overrides))
+        summary = trainer.train(data_dir, out, config, warm_start=warm_start)
         summary = {k: v for k, v in summary.items() if k != "results"} | {
             "test": {k: v for k, v in summary["results"]["test"].items() if k not in ("confusion", "errors")}}
     else:
-        summary = trainer.train(model_name, data_dir, out, minutes=minutes, **common,
-                                **({"max_epochs": epochs} if epochs else {}), **_parse_overrides(overrides))
+        summary = trainer.train(model_name, data_dir, out, config, warm_start=warm_start)
     click.echo(json.dumps(summary, indent=2))
     if ship:
         from zoo.pretrained import MANIFEST_NAME, Manifest
@@ -97,15 +102,25 @@ def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | N
         click.echo(f"shipped: {target}", err=True)
 
 
-def _parse_overrides(items: tuple[str, ...]) -> dict:
-    parsed = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not key or not _:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        parsed[key] = json.loads(value.lower() if value.lower() in ("true", "false") else value) \
-            if value[:1] in "-0123456789[{" or value.lower() in ("true", "false") else value
-    return parsed
+def training_config_of(model_name: str, dataset: str, config_file: Path | None, overrides: tuple[str, ...],
+                       epochs: int | None, minutes: float | None, batch_size: int | None):
+    """The typed training config from a settings file, ``--set`` and the shortcut options, or a usage error
+    naming the bad setting."""
+    from zoo.config import ConfigError
+    from zoo.training.configs import training_config
+
+    shortcuts = [f"train.{key}={value}" for key, value in (
+        ("epochs" if dataset == "genre" else "max_epochs", epochs), ("batch_size", batch_size),
+        ("minutes", minutes)) if value is not None]
+    if minutes is not None and dataset == "genre":
+        raise click.BadParameter("genre-cnn trains for --epochs, not a wall-time budget", param_hint="--minutes")
+    try:
+        base = json.loads(config_file.read_text(encoding="utf-8")) if config_file else None
+        return training_config(model_name, list(shortcuts) + list(overrides), base)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{config_file} is not JSON: {exc}", param_hint="--config") from None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set/--config") from None
 
 
 @click.command("interpolate")
@@ -157,6 +172,25 @@ def train_signs_cmd(model_name: str, start: str, out: Path, data_dir: Path | Non
         raise click.ClickException(str(exc)) from exc
 
 
+RULES_OPTION = click.option(
+    "--rules", default=None, metavar="all|none|R1,R2",
+    help="Omr models: the reading rules to run (rhythm, key, place, accidentals, ties; the last four read the sign "
+    "head) [default: the model's, from its manifest].")
+
+
+def _set_rules(model, rules: str) -> None:
+    """Switch the model's reading rules to ``rules`` (a bad name is a usage error naming the rules there are)."""
+    from zoo.config import ConfigError
+    from zoo.decoding.config import parse_rules
+
+    if not hasattr(model, "reading"):
+        raise click.BadParameter("only score recognition models have reading rules", param_hint="--rules")
+    try:
+        model.reading = model.reading.only(parse_rules(rules))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rules") from None
+
+
 @click.command("evaluate")
 @click.argument("model_name", type=click.Choice(sorted(TRAINERS)))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -178,11 +212,10 @@ def train_signs_cmd(model_name: str, start: str, out: Path, data_dir: Path | Non
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Omr models: score a fixed random N staves of the split (the same staves in every run), e.g. to "
               "compare the train split with validation without reading all of it.")
-@click.option("--no-signs", is_flag=True, help="Omr models: leave out a sign head the weights have (every note "
-              "keeps the accidental the token output gives it).")
+@RULES_OPTION
 def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: str, beam: int,
                  by: str | None, width_scale: float, margin: float, tta: bool, limit: int | None,
-                 no_signs: bool) -> None:
+                 rules: str | None) -> None:
     """Score MODEL_NAME on one split of a built dataset; prints JSON (genre: accuracies, confusion, misread clips;
     omr: SER, sequence error rate, errors by token type)."""
     import importlib
@@ -203,14 +236,14 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
     reading = {name: value for name, value, used in (("width_scale", width_scale, width_scale != 1.0),
                                                      ("margin", margin, margin > 0), ("tta", tta, tta),
                                                      ("limit", limit, limit is not None),
-                                                     ("no_signs", no_signs, no_signs)) if used}
+                                                     ("rules", rules, rules is not None)) if used}
     if reading and dataset == "genre":
         option = "--" + next(iter(reading)).replace("_", "-")
         raise click.BadParameter(f"only score recognition models take {option}", param_hint=option)
     trainer = importlib.import_module(module)
     model = _load(model_name, weights)
-    if no_signs:
-        model.signs = None
+    if rules is not None:
+        _set_rules(model, rules)
     try:
         if dataset == "genre":
             summary = trainer.evaluate(model.keras_model, trainer.load_split(data_dir, split))
@@ -231,16 +264,19 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
               help="CTC prefix beam width (0: greedy).")
 @click.option("--tta", is_flag=True, help="Read each staff at five horizontal spacings and keep the reading most "
               "agree on (about 5x slower, fewer errors; adds each staff's 'agreement').")
+@RULES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line, in input order.")
 @click.option("--musicxml", type=click.Path(path_type=Path), default=None,
               help="Write MusicXML: a file for one input, else a folder (one file per input).")
 @click.option("--midi", type=click.Path(path_type=Path), default=None, help="Write MIDI, like --musicxml.")
-def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, as_json: bool,
-                  musicxml: Path | None, midi: Path | None) -> None:
+def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, rules: str | None,
+                  as_json: bool, musicxml: Path | None, midi: Path | None) -> None:
     """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
     from zoo.preprocessing.errors import ImageInputError
 
     model = _load(model_name, weights)
+    if rules is not None:
+        _set_rules(model, rules)
 
     def read(path: Path) -> list[dict]:
         try:

@@ -18,9 +18,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from zoo import config as config_lib
+from zoo.config import ConfigError
+from zoo.decoding import PrefixBeam, Reader, Reading, ReadingConfig
+from zoo.decoding import tta as tta_lib
+from zoo.decoding.config import Accidentals
 from zoo.layers import BidirectionalSRU, ColumnSequence, MultiscaleFusion, ResidualBlock
-from zoo.models import ctc, sign_head, test_time
+from zoo.models import sign_head
 from zoo.models.inputs import read_bytes
+from zoo.notation import printed
 from zoo.notation.decoder import tokens_to_stream
 from zoo.notation.vocabulary import load_vocabulary
 from zoo.preprocessing import image as staff_image
@@ -81,33 +87,55 @@ def build_network(vocab_size: int, backbone: str, fusion: bool, rnn: str, filter
 
 
 class ScoreRecognizer(ZooModel):
-    """Recognizes staves (and pages of single-staff systems) as PrIMuS semantic tokens."""
+    """Recognizes staves (and pages of single-staff systems) as PrIMuS semantic tokens.
+
+    Decoding and the reading rules are :class:`zoo.decoding.Reader`'s, with the model's :class:`ReadingConfig`
+    (its manifest's ``reading`` entry); the library runs the same function the serving signature exports.
+    """
 
     def __init__(self, name: str, keras_model: tf.keras.Model, config: dict[str, Any], vocabulary: list[str]):
         super().__init__(name, keras_model, config, labels=None)
         self.vocabulary = list(vocabulary)
         self.signs: tf.keras.Model | None = None  # features → sign head logits (zoo.models.sign_head), if loaded
-        self.sign_threshold = sign_head.THRESHOLD
+        self._reading = ReadingConfig.none()
+        self._read_fn: Any = None  # the traced reading of a batch, made on first use
+
+    @property
+    def reading(self) -> ReadingConfig:
+        """Which reading rules run, with their thresholds."""
+        return self._reading
+
+    @reading.setter
+    def reading(self, config: ReadingConfig) -> None:
+        self._reading = config
+        self._read_fn = None
+
+    @property
+    def reader(self) -> Reader:
+        return Reader(self.vocabulary, self._reading)
 
     def features(self) -> tf.Tensor:
         """The recurrent layers' output, which the token output (and a sign head) reads."""
         return self.keras_model.get_layer("logits").input
 
-    def add_sign_head(self, weights: str | Path | None = None, threshold: float = sign_head.THRESHOLD) -> None:
-        """Give the recognizer a sign head (untrained, or with ``weights``): notes then take accidentals the
-        head sees no sign for from their key signature and bar."""
+    def add_sign_head(self, weights: str | Path | None = None) -> None:
+        """Give the recognizer a sign head (untrained, or with ``weights``), which the reading rules that read
+        what the staff prints need (:data:`zoo.decoding.config.HEAD_RULES`)."""
         features = tf.keras.Input((None, self.features().shape[-1]), name="features")
         self.signs = tf.keras.Model(features, sign_head.build_layer()(features), name="sign_head")
-        self.sign_threshold = threshold
-        self._writable = frozenset(self.vocabulary)  # respellings the rule may give a note
-        self._key_classes = sign_head.key_classes(self.vocabulary)
         net = self.keras_model
-        self._reader = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
+        self._reader_net = tf.keras.Model(net.inputs, [net.output, self.signs(self.features())])
+        self._read_fn = None
         if weights is not None:
             try:
                 self.signs.load_weights(str(weights))
             except Exception as exc:  # h5py/keras raise many types for a bad file
                 raise WeightsError(f"Cannot load sign head weights {weights} into {self.name!r}: {exc}") from exc
+
+    def drop_sign_head(self) -> None:
+        """Read with the token output alone (the rules that need the head no longer run)."""
+        self.signs = None
+        self._read_fn = None
 
     def preprocess(self, raw: bytes | str | Path) -> np.ndarray:
         """Image bytes/path → normalized ink-white staff [64, W, 1]."""
@@ -118,55 +146,70 @@ class ScoreRecognizer(ZooModel):
             raise ImageInputError(plain_message(exc)) from None
 
     def load_manifest_extras(self, manifest: Manifest) -> None:
-        """A manifest's ``sign_head`` entry: {file, sha256, threshold, alphabet}."""
+        """A manifest's ``sign_head`` entry ({file, sha256, alphabet}) and ``reading`` entry (a ReadingConfig).
+        A manifest without ``reading`` reads with every rule if it ships a sign head, else with none: as such
+        weights were evaluated."""
         entry = manifest.extra.get("sign_head")
         if entry is not None:
-            if entry.get("alphabet") != list(sign_head.ALPHABET):
+            if entry.get("alphabet") != list(printed.ALPHABET):
                 raise WeightsError(f"{self.name!r}: the sign head was trained to read {entry.get('alphabet')}, this "
-                                   f"version reads {list(sign_head.ALPHABET)}; train it again (scorezoo train-signs)")
+                                   f"version reads {list(printed.ALPHABET)}; train it again (scorezoo train-signs)")
             path = manifest.verified_file(entry["file"], entry["sha256"], "sign head weights")
-            self.add_sign_head(path, float(entry.get("threshold", sign_head.THRESHOLD)))
+            self.add_sign_head(path)
+        if "reading" in manifest.extra:
+            try:
+                self.reading = ReadingConfig.from_dict(manifest.extra["reading"])
+            except ConfigError as exc:
+                raise WeightsError(f"{manifest.directory / 'manifest.json'}: {exc}") from None
+        elif entry is not None:
+            self.reading = config_lib.replace(ReadingConfig(), "accidentals.threshold",
+                                              float(entry.get("threshold", Accidentals.threshold)))
 
-    def reader(self) -> tf.keras.Model:
-        """inputs → [token logits, sign head logits] (the token logits alone without a sign head)."""
-        return self.keras_model if self.signs is None else self._reader
+    def network(self) -> tf.keras.Model:
+        """inputs → token logits, or [token logits, sign head logits] with a sign head."""
+        return self.keras_model if self.signs is None else self._reader_net
 
     def trackable(self) -> tf.keras.Model:
-        return self.reader()
+        return self.network()
 
-    def probabilities(self, staves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Softmax over tokens+blank for a batch of normalized staves, each one's frame count, and (with a sign
-        head) its softmax over :data:`sign_head.ALPHABET` + blank."""
+    def probabilities(self, images: tf.Tensor, widths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+        """Softmax over tokens + blank for a batch of normalized staves [B, 64, W, 1] of ``widths``, each one's
+        frame count, and (with a sign head) the head's softmax over :data:`zoo.notation.printed.ALPHABET` + blank."""
+        outputs = self.network()({"image": images, "width": widths}, training=False)
+        logits, signs = outputs if self.signs is not None else (outputs, None)
+        return (tf.nn.softmax(logits), output_lengths(widths), None if signs is None else tf.nn.softmax(signs))
+
+    def read(self, images: tf.Tensor, widths: tf.Tensor) -> dict[str, tf.Tensor]:
+        """A batch of normalized staves → the reading's tensors (greedy decoding, then the rules): ``ids``,
+        ``confidences``, ``counts``, ``confidence``. The serving signature runs this very function."""
+        reading = self.reader(*self.probabilities(images, widths))
+        return {"ids": reading.ids, "confidences": reading.confidences, "counts": reading.counts,
+                "confidence": reading.confidence}
+
+    def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
+        """One ``{tokens, confidence, token_confidences}`` per normalized staff: greedy decoding (``beam`` > 1:
+        prefix beam search), then the reading rules. With ``tta``, each staff is read at the spacings of
+        :data:`zoo.decoding.tta.WIDTH_SCALES` and the readings vote (five network passes; results gain
+        ``agreement``)."""
+        if tta:
+            readings = [self.recognize_staves(staves if scale == 1.0 else
+                                              [staff_image.rescale_width(s, scale).numpy() for s in staves], beam)
+                        for scale in tta_lib.WIDTH_SCALES]
+            return [tta_lib.vote(per_staff) for per_staff in zip(*readings)]
         widths = np.array([s.shape[1] for s in staves], np.int32)
         batch = np.zeros((len(staves), staves[0].shape[0], widths.max(), 1), np.float32)
         for i, s in enumerate(staves):
             batch[i, :, : s.shape[1]] = s
-        outputs = self.reader()({"image": batch, "width": widths}, training=False)
-        logits, signs = outputs if self.signs is not None else (outputs, None)
-        return (tf.nn.softmax(logits).numpy(), output_lengths(widths).numpy(),
-                None if signs is None else tf.nn.softmax(signs).numpy())
-
-    def decode(self, probs: np.ndarray, length: int, beam: int = 0, head_probs: np.ndarray | None = None
-               ) -> dict[str, Any]:
-        result = ctc.beam(probs, length, beam) if beam and beam > 1 else ctc.greedy(probs, length)
-        tokens, confidences = [self.vocabulary[i] for i in result.ids], result.confidences
-        if head_probs is not None:
-            tokens, confidences = sign_head.read(result, self.vocabulary, probs, head_probs, length,
-                                                 self._key_classes, self.sign_threshold, self._writable)
-        return {"tokens": tokens, "confidence": round(ctc.sequence_confidence(confidences), 6),
-                "token_confidences": [round(c, 4) for c in confidences]}
-
-    def recognize_staves(self, staves: Sequence[np.ndarray], beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
-        """One result per normalized staff. With ``tta``, each staff is read at the spacings of
-        ``test_time.WIDTH_SCALES`` and the readings vote (five network passes; results gain ``agreement``)."""
-        if tta:
-            readings = [self.recognize_staves(staves if scale == 1.0 else
-                                              [staff_image.rescale_width(s, scale).numpy() for s in staves], beam)
-                        for scale in test_time.WIDTH_SCALES]
-            return [test_time.vote(per_staff) for per_staff in zip(*readings)]
-        probs, lengths, signs = self.probabilities(staves)
-        return [self.decode(p, int(n), beam, None if signs is None else signs[i])
-                for i, (p, n) in enumerate(zip(probs, lengths))]
+        if beam and beam > 1:
+            probs, lengths, head = self.probabilities(tf.constant(batch), tf.constant(widths))
+            reading = self.reader(probs, lengths, head, PrefixBeam(beam)(probs, lengths))
+        else:
+            if self._read_fn is None:
+                self._read_fn = tf.function(self.read, input_signature=[
+                    tf.TensorSpec([None, self.config["height"], None, 1], tf.float32),
+                    tf.TensorSpec([None], tf.int32)])
+            reading = Reading(**self._read_fn(tf.constant(batch), tf.constant(widths)))
+        return reading.results(self.vocabulary)
 
     def predict(self, inputs: Any, beam: int = 0, tta: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
         """``{"tokens": [...], "confidence": c, "token_confidences": [...]}`` per staff image."""
@@ -188,11 +231,10 @@ class ScoreRecognizer(ZooModel):
         return tokens_to_stream(list(tokens))
 
     def serving_signatures(self) -> dict[str, Any]:
-        """``serving_default(image: string[batch]) → {tokens, lengths, confidence}``, greedy CTC in the graph (and
-        a sign head's accidentals from context, as :meth:`decode` applies them)."""
-        model, vocab = self.reader(), tf.constant(self.vocabulary + [""])
+        """``serving_default(image: string[batch]) → {tokens, lengths, confidence, token_confidences}``: the
+        library's :meth:`read` (greedy decoding and the model's reading rules) inside the graph."""
+        vocab = tf.constant(self.vocabulary + [""])
         height = self.config["height"]
-        rule = None if self.signs is None else sign_head.GraphRule(self.vocabulary, self.sign_threshold)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
         def serving_default(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -203,21 +245,9 @@ class ScoreRecognizer(ZooModel):
 
             padded, widths = tf.map_fn(one, images, fn_output_signature=(
                 tf.TensorSpec([height, staff_image.MAX_WIDTH, 1], tf.float32), tf.TensorSpec([], tf.int32)))
-            batch = padded[:, :, : tf.reduce_max(widths)]
-            lengths = output_lengths(widths)
-            blank = len(self.vocabulary)
-            if rule is None:
-                logits = model({"image": batch, "width": widths}, training=False)
-                decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(logits, [1, 0, 2]), lengths, blank_index=-1)
-                ids = tf.sparse.to_dense(decoded[0], default_value=blank)
-            else:
-                logits, signs = model({"image": batch, "width": widths}, training=False)
-                ids = rule.greedy(logits, signs, lengths)
-            best = tf.reduce_max(tf.nn.softmax(logits), -1)
-            mask = tf.sequence_mask(lengths, tf.shape(best)[1], tf.float32)
-            confidence = tf.exp(tf.reduce_sum(tf.math.log(best + 1e-12) * mask, 1) / tf.cast(lengths, tf.float32))
-            return {"tokens": tf.gather(vocab, ids), "confidence": confidence,
-                    "lengths": tf.reduce_sum(tf.cast(ids < blank, tf.int32), axis=1)}
+            reading = self.read(padded[:, :, : tf.reduce_max(widths)], widths)
+            return {"tokens": tf.gather(vocab, reading["ids"]), "lengths": reading["counts"],
+                    "confidence": reading["confidence"], "token_confidences": reading["confidences"]}
 
         return {"serving_default": serving_default.get_concrete_function()}
 

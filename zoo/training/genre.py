@@ -24,9 +24,9 @@ from zoo.preprocessing import audio
 from zoo.pretrained import write_manifest
 from zoo.training import plots
 from zoo.training.averaging import WeightAverage
+from zoo.training.configs import GenreConfig
 
 CROP_FRAMES = 384
-SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass
@@ -112,20 +112,22 @@ def scored(scores: np.ndarray, split: Split, labels: tuple[str, ...] = GENRES) -
             "labels": list(labels), "errors": errors}
 
 
-def train(data_dir: Path, out_dir: Path, epochs: int = 40, batch_size: int = 32, patience: int = 8,
-          warm_start: str | None = None, seed: int = 0, verbose: int = 2, mixup_alpha: float = 0.0,
-          learning_rate: float = 1e-3, schedule: str = "plateau", ema_decay: float = 0.0,
-          **overrides: Any) -> dict[str, Any]:
+def train(data_dir: Path, out_dir: Path, config: GenreConfig | None = None,
+          warm_start: str | None = None) -> dict[str, Any]:
     """Fit genre-cnn on train, select on validation, report on test; write weights, manifest and plots.
 
-    ``mixup_alpha`` > 0 trains on mixup batches (soft labels); 0 keeps plain clips. A warm start wants a
-    ``learning_rate`` well below the 1e-3 a fresh network starts at, or the first epochs undo what it knew.
-    ``schedule``: "plateau" halves the rate when validation loss stalls; "cosine" decays it to 0 over
-    ``epochs`` (after one warm-up epoch), so the last epochs settle. ``ema_decay`` > 0 validates and saves an
-    exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`).
+    ``config`` (:class:`zoo.training.configs.GenreConfig`): ``train.mixup_alpha`` > 0 trains on mixup batches
+    (soft labels); 0 keeps plain clips. A warm start wants a ``train.learning_rate`` well below the 1e-3 a fresh
+    network starts at, or the first epochs undo what it knew. ``train.schedule``: "plateau" halves the rate when
+    validation loss stalls; "cosine" decays it to 0 over the epochs (after one warm-up epoch), so the last epochs
+    settle. ``train.ema_decay`` > 0 validates and saves an exponential moving average of the weights
+    (:class:`zoo.training.averaging.WeightAverage`).
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    config = (config or GenreConfig()).check()
+    run = config.train
+    epochs, batch_size, patience, seed, verbose = run.epochs, run.batch_size, run.patience, run.seed, run.verbose
+    mixup_alpha, learning_rate, schedule, ema_decay = run.mixup_alpha, run.learning_rate, run.schedule, run.ema_decay
+    overrides = config.model.overrides()
     tf.keras.utils.set_random_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

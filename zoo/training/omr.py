@@ -32,6 +32,7 @@ from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import plots
 from zoo.training.averaging import WeightAverage
+from zoo.training.configs import OmrConfig, check_mix
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
@@ -155,7 +156,8 @@ def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, An
         stages.insert(0, {"run": str(warm_start), "train_seconds": training.get("train_seconds"),
                           "images_seen": training.get("images_seen"),
                           "learning_rate": training.get("learning_rate", 1e-3),
-                          "lr_schedule": training.get("lr_schedule", "constant"), "extra_data": None})
+                          "schedule": training.get("schedule", training.get("lr_schedule", "constant")),
+                          "extra_data": None})
         warm_start = training.get("warm_start")
     return stages
 
@@ -270,24 +272,13 @@ def learning_rate_at(base: float, schedule: str, progress: float, floor: float =
         return base
     if schedule == "cosine":
         return base * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * min(max(progress, 0.0), 1.0))))
-    raise ValueError(f"unknown lr_schedule {schedule!r}; choose constant or cosine")
+    raise ValueError(f"unknown schedule {schedule!r}; choose constant or cosine")
 
 
-def extra_sources(extra_data: str | os.PathLike | list[str] | None, extra_share: float | str | list[float]
-                  ) -> tuple[list[str], list[float]]:
-    """The extra staff builds and their batch shares, one share each, leaving the staff data some batches."""
-    folders = [str(extra_data)] if isinstance(extra_data, (str, os.PathLike)) else [str(f) for f in extra_data or []]
-    try:
-        shares = [float(extra_share)] if isinstance(extra_share, (int, float, str)) else [float(x) for x in extra_share]
-    except (TypeError, ValueError):
-        raise ValueError(f"extra_share {extra_share!r}: expected a number or a list of numbers") from None
-    if not folders:
-        return [], []
-    if len(shares) != len(folders):
-        raise ValueError(f"extra_share needs one share per extra_data folder: {len(folders)} folders, "
-                         f"{len(shares)} shares")
-    if any(x <= 0 for x in shares) or sum(shares) >= 1:
-        raise ValueError(f"extra_share {shares}: each share must be > 0 and together < 1")
+def extra_sources(folders: Sequence[str | os.PathLike], shares: Sequence[float]) -> tuple[list[str], list[float]]:
+    """The extra staff builds and their batch shares (:func:`zoo.training.configs.check_mix`), which must exist."""
+    folders, shares = [str(f) for f in folders], [float(x) for x in shares]
+    check_mix(folders, shares)
     missing = [f for f in folders if not Path(f).is_dir()]
     if missing:
         raise FileNotFoundError(f"extra_data folder(s) not found: {', '.join(missing)}")
@@ -310,36 +301,35 @@ def _one_or_list(values: list[Any]) -> Any:
     return None if not values else values[0] if len(values) == 1 else values
 
 
-def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0, max_epochs: int = 100,
-          steps_per_epoch: int = 500, batch_size: int = 16, learning_rate: float = 1e-3,
-          lr_schedule: str = "constant", patience: int = 4,
-          augment_probability: float = 0.5, val_samples: int = 400, warm_start: str | None = None, seed: int = 0,
-          extra_data: str | list[str] | None = None, extra_share: float | list[float] = 0.3, ema_decay: float = 0.0,
-          width_scale: list[float] | None = None, width_scale_probability: float = 0.5,
-          margin: list[float] | None = None, margin_probability: float = 0.5,
-          ink: list[int] | None = None, ink_probability: float = 0.5,
-          train_only: list[str] | None = None, verbose: int = 1, **overrides: Any) -> dict[str, Any]:
+def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | None = None,
+          warm_start: str | None = None) -> dict[str, Any]:
     """Train ``model_name`` on the staff dataset under a wall-time budget; write weights, vocabulary, manifest.
 
-    ``extra_data``: the train split of another staff build (e.g. the ``staff-incipits``
-    recipe), or a list of them, supplies ``extra_share`` of the batches (a list: one share
-    each); validation stays on ``data_dir``. ``ema_decay`` > 0 validates and saves an
-    exponential moving average of the weights (:class:`zoo.training.averaging.WeightAverage`,
-    driven by hand here because this loop is not ``fit``). ``width_scale`` [low, high] stretches
-    ``width_scale_probability`` of the training staves horizontally, and ``margin`` [low, high] gives
-    ``margin_probability`` of them loose white margins, and ``ink`` [low, high] thickens the ink of
-    ``ink_probability`` of them by whole pixels (:func:`make_dataset`). ``train_only`` (layer name prefixes)
-    trains those layers and freezes the rest (:func:`train_only_layers`).
+    ``config`` (:class:`zoo.training.configs.OmrConfig`): ``data.extra_data``, the train splits of other staff
+    builds (e.g. the ``staff-incipits`` recipe), supply ``data.extra_share`` of the batches each; validation
+    stays on ``data_dir``. ``train.ema_decay`` > 0 validates and saves an exponential moving average of the
+    weights (:class:`zoo.training.averaging.WeightAverage`, driven by hand here because this loop is not ``fit``).
+    ``augment.width_scale`` [low, high] stretches ``width_scale_probability`` of the training staves
+    horizontally, ``augment.margin`` gives some loose white margins and ``augment.ink`` thickens the ink of some
+    by whole pixels (:func:`make_dataset`). ``train.train_only`` (layer name prefixes) trains those layers and
+    freezes the rest (:func:`train_only_layers`). ``warm_start``: 'pretrained' or a run folder to start from.
     """
+    config = (config or OmrConfig()).check()
+    run, aug = config.train, config.augment
+    minutes, max_epochs, steps_per_epoch, batch_size = run.minutes, run.max_epochs, run.steps_per_epoch, run.batch_size
+    learning_rate, schedule, patience, val_samples = run.learning_rate, run.schedule, run.patience, run.val_samples
+    ema_decay, seed, verbose = run.ema_decay, run.seed, run.verbose
+    train_only: list[str] | None = list(run.train_only) or None
+    overrides = config.model.overrides()
     tf.keras.utils.set_random_seed(seed)
-    scale = check_range("width_scale", width_scale, zero_ok=False)
-    loose = check_range("margin", margin, zero_ok=True)
-    augmentations = {"width_scale": list(scale), "width_scale_probability": width_scale_probability} if scale else {}
-    if loose:
-        augmentations.update(margin=list(loose), margin_probability=margin_probability)
-    bold = check_ink(ink)
-    if bold:
-        augmentations.update(ink=list(bold), ink_probability=ink_probability)
+    augmentations: dict[str, Any] = {}
+    if aug.width_scale:
+        augmentations.update(width_scale=list(aug.width_scale), width_scale_probability=aug.width_scale_probability)
+    if aug.margin:
+        augmentations.update(margin=list(aug.margin), margin_probability=aug.margin_probability)
+    if aug.ink:
+        augmentations.update(ink=list(aug.ink), ink_probability=aug.ink_probability)
+    augment_probability = aug.distort
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)
     model = zoo.load(model_name, weights=warm_start, **overrides) if warm_start else None
@@ -351,9 +341,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     if train_only:
         train_only = train_only_layers(net, train_only)
     height = model.config["height"]
-    learning_rate_at(learning_rate, lr_schedule, 0.0)  # reject an unknown schedule before any work
     optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=5.0)
-    extras, shares = extra_sources(extra_data, extra_share)
+    extras, shares = extra_sources(list(config.data.extra_data), list(config.data.extra_share))
     train_ds = training_mix(data_dir, extras, shares, vocabulary, batch_size, height, seed,
                             augment_probability=augment_probability, **augmentations)
 
@@ -374,7 +363,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         losses = []
         for step in range(steps_per_epoch):
             optimizer.learning_rate.assign(
-                learning_rate_at(learning_rate, lr_schedule, (time.perf_counter() - start) / (minutes * 60)))
+                learning_rate_at(learning_rate, schedule, (time.perf_counter() - start) / (minutes * 60)))
             inputs, labels = next(iterator)
             losses.append(float(train_step(inputs, labels)))
             if average:
@@ -406,7 +395,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
     extra_dirs = _one_or_list([paths.portable(f) for f in extras])
     stages = earlier_stages(warm_start, model_name) + [{
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
-        "learning_rate": learning_rate, "lr_schedule": lr_schedule, "extra_data": extra_dirs,
+        "learning_rate": learning_rate, "schedule": schedule, "extra_data": extra_dirs,
         **({"ema_decay": ema_decay} if ema_decay else {}), **augmentations,
         **({"train_only": train_only} if train_only else {})}]
     net.load_weights(str(weights))
@@ -429,7 +418,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, minutes: float = 60.0,
         training={"train_seconds": round(train_seconds, 1), "epochs": len(history["loss"]), "images_seen": images,
                   "images_per_second": round(images / train_seconds, 1), "batch_size": batch_size,
                   "budget_minutes": minutes, "learning_rate": learning_rate,
-                  "lr_schedule": lr_schedule, "warm_start": warm_start,
+                  "schedule": schedule, "warm_start": warm_start,
                   "augment_probability": augment_probability, "ema_decay": ema_decay, **augmentations,
                   **({"train_only": train_only} if train_only else {}), "seed": seed,
                   "stages": stages,

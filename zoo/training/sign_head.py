@@ -15,9 +15,12 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import zoo
+from zoo import config as config_lib
 from zoo import paths
-from zoo.models import sign_head
+from zoo.decoding import ReadingConfig
+from zoo.decoding.config import Accidentals
 from zoo.models.omr import ScoreRecognizer, output_lengths
+from zoo.notation import printed
 from zoo.pretrained import file_entry
 from zoo.training import omr
 from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
@@ -41,7 +44,7 @@ def training_features(model: ScoreRecognizer, data_dir: Path, extra_data: list[s
         for inputs, labels in ds:
             out = features(inputs, training=False).numpy().astype(np.float16)
             for x, n, row in zip(out, output_lengths(inputs["width"]).numpy(), labels.numpy()):
-                y = sign_head.label_ids([vocabulary[i] for i in row if i >= 0])
+                y = printed.label_ids([vocabulary[i] for i in row if i >= 0])
                 if n >= 2 * len(y):  # as for the token output: CTC needs room for the labels
                     xs.append(x[:n])
                     ys.append(y)
@@ -85,14 +88,15 @@ def fit(layer_model: tf.keras.Model, xs: list[np.ndarray], ys: list[list[int]], 
 
 def train_sign_head(model_name: str, start: str, out_dir: Path, data_dir: Path, extra_data: list[str] | None = None,
                     extra_share: list[float] | None = None, staves: int = 13000, epochs: int = 6,
-                    learning_rate: float = 3e-3, threshold: float = sign_head.THRESHOLD, seed: int = 0) -> Path:
-    """Write ``start`` ('pretrained' or a run folder) with a trained sign head, as a run folder."""
+                    learning_rate: float = 3e-3, threshold: float = Accidentals.threshold, seed: int = 0) -> Path:
+    """Write ``start`` ('pretrained' or a run folder) with a trained sign head, as a run folder that reads with
+    every rule (:class:`zoo.decoding.ReadingConfig`, the accidentals' sign ``threshold`` as given)."""
     refuse_existing_run(out_dir)
     folders, shares = omr.extra_sources(extra_data or [], extra_share or [])
     manifest = run_manifest(model_name, start)
     model = zoo.load(model_name, weights=start)
     tf.keras.utils.set_random_seed(seed)
-    model.add_sign_head(threshold=threshold)
+    model.add_sign_head()
     began = time.perf_counter()
     xs, ys = training_features(model, Path(data_dir), folders, shares, staves, seed)
     history = fit(model.signs, xs, ys, epochs, learning_rate, seed)
@@ -103,7 +107,7 @@ def train_sign_head(model_name: str, start: str, out_dir: Path, data_dir: Path, 
         "start": paths.portable(start), "data_dir": paths.portable(data_dir), "extra_data": folders,
         "extra_share": shares, "staves": len(xs), "epochs": epochs, "learning_rate": learning_rate,
         "seed": seed, "loss": history, "train_seconds": seconds, "augmentation": AUGMENT}
-    entry = {**file_entry(out_dir, SIGNS_FILE), "threshold": threshold,
-             "window_frames": sign_head.WINDOW, "alphabet": list(sign_head.ALPHABET)}
+    entry = {**file_entry(out_dir, SIGNS_FILE), "alphabet": list(printed.ALPHABET)}
+    reading = config_lib.replace(ReadingConfig(), "accidentals.threshold", threshold)
     return write_derived_run(model_name, model.keras_model, out_dir, manifest, earlier_stages(start, model_name),
-                             "sign_head", record, sign_head=entry)
+                             "sign_head", record, sign_head=entry, reading=reading.to_dict())

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.security.security_caps import IDLE_SECONDS, MAX_CONNECTIONS, MAX_MESSAGE
+from tests.integration.security.security_caps import IDLE_SECONDS, MAX_CONNECTIONS, MAX_MESSAGE
 
 
 def _exchange(server, raw: bytes, timeout: float = 10.0) -> tuple[int, dict]:

@@ -16,7 +16,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from benchmarks import hostile
 from serving import limits
 from serving.client import ServingClient
-from tests.security.security_caps import MAX_BATCH, MAX_INFLIGHT_MB, OMR_MAX_BATCH
+from tests.integration.security.security_caps import MAX_BATCH, MAX_INFLIGHT_MB, OMR_MAX_BATCH
 
 PNG = "000051652-1_2_1.png"
 

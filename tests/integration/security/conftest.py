@@ -8,7 +8,7 @@ import pytest
 
 from serving import config as config_lib
 from serving.server import ModelServer
-from tests.security.security_caps import (
+from tests.integration.security.security_caps import (
     IDLE_SECONDS,
     MAX_BATCH,
     MAX_CONNECTIONS,

@@ -14,6 +14,7 @@ import zoo
 from zoo.datasets import tfrecords
 from zoo.models.genre_cnn import GENRES, AudioInputError
 from zoo.preprocessing import audio
+from zoo.training.configs import GenreConfig, GenreTrain, training_config
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,9 @@ def test_short_training_run_writes_a_loadable_manifest(genre_build, tmp_path, op
     from zoo.training import genre as train_genre
 
     data, _ = genre_build
-    summary = train_genre.train(data, tmp_path / "run", epochs=2, batch_size=4, verbose=0, **options)
+    config = training_config("genre-cnn", ["train.epochs=2", "train.batch_size=4", "train.verbose=0"] +
+                             [f"train.{k}={json.dumps(v)}" for k, v in options.items()])
+    summary = train_genre.train(data, tmp_path / "run", config)
     run = Path(summary["out_dir"])
     for name in ("manifest.json", "genre-cnn.weights.h5", "training_curves.png", "confusion_test.png"):
         assert (run / name).is_file(), name
@@ -109,7 +112,8 @@ def test_runs_compare_alone_in_pairs_and_by_clip(genre_build, tmp_path):
     from zoo.training import genre as train_genre
 
     data, _ = genre_build
-    run = train_genre.train(data, tmp_path / "run", epochs=1, batch_size=4, verbose=0)["out_dir"]
+    config = training_config("genre-cnn", ["train.epochs=1", "train.batch_size=4", "train.verbose=0"])
+    run = train_genre.train(data, tmp_path / "run", config)["out_dir"]
     r = genre_runs.compare(data, [run, "pretrained"])
     assert set(r["runs"]) == {run, "pretrained"} and list(r["pairs"]) == [f"{run} + pretrained"]
     test_clips = r["runs"][run]["test"]["clips"]
@@ -119,11 +123,14 @@ def test_runs_compare_alone_in_pairs_and_by_clip(genre_build, tmp_path):
     assert "runs wrong" in genre_runs.markdown(r)
 
 
-def test_unknown_schedule_is_refused(genre_build, tmp_path):
+def test_an_unknown_schedule_or_setting_is_refused_before_any_work(genre_build, tmp_path):
     from zoo.training import genre as train_genre
 
-    with pytest.raises(ValueError, match="unknown schedule 'step'"):
-        train_genre.train(genre_build[0], tmp_path / "run", schedule="step")
+    with pytest.raises(ValueError, match="train.schedule 'step': choose plateau or cosine"):
+        train_genre.train(genre_build[0], tmp_path / "run", GenreConfig(train=GenreTrain(schedule="step")))
+    with pytest.raises(ValueError, match=r"unknown setting 'train.lerning_rate'; did you mean learning_rate\?"):
+        training_config("genre-cnn", ["train.lerning_rate=1e-4"])
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_genre_json_keeps_going_after_a_bad_file(model, clip, tmp_path):

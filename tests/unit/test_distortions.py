@@ -18,7 +18,7 @@ from zoo.preprocessing.distortions import (
     make_augmenter,
 )
 
-STAFF_PNG = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "primus" / "000051652-1_2_1.png"
+STAFF_PNG = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "primus" / "000051652-1_2_1.png"
 CAMERA = DistortionConfig.camera()
 SIGNATURE = [tf.TensorSpec([None, None, 1], tf.float32), tf.TensorSpec([2], tf.int64)]
 

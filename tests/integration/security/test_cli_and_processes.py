@@ -106,7 +106,7 @@ def test_build_workers_end_when_their_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(PARENT)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=Path(__file__).resolve().parents[3])
     files = [Path(f"{out}-a"), Path(f"{out}-b")]
     try:
         _wait_for(lambda: all(f.exists() and f.stat().st_size > 5 for f in files), 60, "workers never wrote")

@@ -125,7 +125,7 @@ def test_export_cli_errors(tmp_path, unshipped_model):
 
 def test_deploy_files_agree_with_config():
     yaml = pytest.importorskip("yaml")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["tf-serving"]
     assert compose["image"] == "tensorflow/serving:2.16.1"
     mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["volumes"]}

@@ -1,10 +1,14 @@
-"""The rule that fits a bar overrunning its time signature: on ids (library) and in the graph (serving) alike."""
+"""The rule that fits a bar overrunning its time signature: the plain-Python reference and the TensorFlow rule
+the library and the serving graph run agree."""
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-from zoo.models import rhythm
+from tests.unit.decoding import reference
+from zoo.decoding.config import Rhythm
+from zoo.decoding.rules import rhythm
+from zoo.decoding.tables import tables
 from zoo.notation.vocabulary import load_vocabulary
 
 VOCABULARY = load_vocabulary()
@@ -25,7 +29,7 @@ def _reading(tokens: list[str], others: dict[int, dict[str, float]] | None = Non
 
 def _timed(tokens: list[str], others: dict[int, dict[str, float]] | None = None) -> list[str]:
     ids, probs = _reading(tokens, others)
-    return [VOCABULARY[i] for i in rhythm.timed(ids, list(range(len(ids))), VOCABULARY, probs)]
+    return [VOCABULARY[i] for i in reference.timed(ids, list(range(len(ids))), VOCABULARY, probs)]
 
 
 BAR = ["clef-G2", "timeSignature-2/4", "note-A4_quarter", "note-A4_sixteenth.", "note-B4_sixteenth",
@@ -86,7 +90,6 @@ def test_the_graph_rule_gives_what_the_python_rule_gives():
     graces = [f"gracenote-{p}_{d}" for p in ("C5", "A4", "F#4") for d in ("eighth", "sixteenth")]
     signs = [f"note-{p}_{d}" for p in ("C5", "A4", "F#4") for d in durations] + ["rest-eighth", "rest-quarter"]
     signs = [s for s in signs + graces if s in INDEX]
-    rule = rhythm.GraphRhythm(VOCABULARY)
     staves, expected = [], []
     for _ in range(80):
         tokens = ["clef-G2", str(rng.choice(["timeSignature-2/4", "timeSignature-3/8", "timeSignature-C"]))]
@@ -100,14 +103,15 @@ def test_the_graph_rule_gives_what_the_python_rule_gives():
         others = {j: {t: v for t, v in alternatives.items() if t in INDEX} for j, alternatives in others.items()}
         ids, probs = _reading(tokens, others)
         staves.append((ids, probs))
-        expected.append(rhythm.timed(ids, list(range(len(ids))), VOCABULARY, probs))
+        expected.append(reference.timed(ids, list(range(len(ids))), VOCABULARY, probs))
     width = max(len(ids) for ids, _ in staves) + 2
     padded = np.full((len(staves), width), BLANK, np.int32)
     at = np.zeros((len(staves), width, BLANK + 1), np.float32)
     for b, (ids, probs) in enumerate(staves):
         padded[b, : len(ids)] = ids
         at[b, : len(ids)] = probs
-    got = rule(tf.constant(padded), tf.constant([len(ids) for ids, _ in staves]), tf.constant(at)).numpy()
+    got = rhythm.timed(tables(tuple(VOCABULARY)), Rhythm(), tf.constant(padded),
+                       tf.constant([len(ids) for ids, _ in staves]), tf.constant(at)).numpy()
     assert [list(row[: len(e)]) for row, e in zip(got, expected)] == expected
     assert sum(e != ids for e, (ids, _) in zip(expected, staves)) >= 5  # the rule changed some staves
 

@@ -10,7 +10,7 @@ import pytest
 
 from zoo.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_MAX_BYTES = 15_000
 SESSION = re.compile(r"\bsessions?\s+\d+", re.IGNORECASE)

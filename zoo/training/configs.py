@@ -1,0 +1,164 @@
+"""Typed training configurations, one per family: the model's architecture switches, the training loop, the
+augmentations and the data mix, each a frozen dataclass (in the spirit of TF Model Garden's experiment configs).
+
+``scorezoo train --set train.learning_rate=3e-4`` changes one field; an unknown key is an error naming the
+closest keys, and a value must have the field's type (:mod:`zoo.config`). Recipes (:mod:`zoo.training.recipes`)
+are these configs written as data, stage by stage.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo import config as config_lib
+
+OMR_SCHEDULES = ("constant", "cosine")
+GENRE_SCHEDULES = ("plateau", "cosine")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise config_lib.ConfigError(message)
+
+
+def _range(name: str, values: tuple[float, ...] | None, zero_ok: bool) -> None:
+    if values is None:
+        return
+    _check(len(values) == 2, f"{name} must be [low, high], got {list(values)}")
+    low, high = values
+    _check((0 <= low if zero_ok else 0 < low) and low <= high,
+           f"{name} must be [low, high] with {'0 <=' if zero_ok else '0 <'} low <= high, got {list(values)}")
+
+
+@dataclass(frozen=True)
+class OmrModel:
+    """Architecture switches of a score recognizer; None keeps the registered model's value (the ablations of
+    bench-omr set ``fusion=false`` or ``rnn=lstm``)."""
+    fusion: bool | None = None
+    rnn: str | None = None  # sru | lstm
+    filters: tuple[int, ...] | None = None
+    rnn_units: int | None = None
+    rnn_layers: int | None = None
+    dropout: float | None = None
+    leaky_alpha: float | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config_lib.to_dict(self).items()
+                if v is not None}
+
+
+@dataclass(frozen=True)
+class OmrTrain:
+    """The CTC training loop: stops at the wall-time budget, at ``max_epochs``, or when validation SER has not
+    improved for ``patience`` epochs; keeps the best weights by validation SER."""
+    minutes: float = 60.0
+    max_epochs: int = 100
+    steps_per_epoch: int = 500
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    schedule: str = "constant"  # constant | cosine (over the wall-time budget)
+    patience: int = 4
+    val_samples: int = 400  # fixed random validation staves scored after each epoch
+    ema_decay: float = 0.0  # > 0: validate and save a moving average of the weights
+    train_only: tuple[str, ...] = ()  # layer name prefixes to train, the rest frozen (empty: all)
+    seed: int = 0
+    verbose: int = 1
+
+
+@dataclass(frozen=True)
+class OmrAugment:
+    """Share of training staves given camera distortions, and the optional spacing, margin and ink
+    augmentations ([low, high] ranges, each with the share of staves it is drawn for)."""
+    distort: float = 0.5
+    width_scale: tuple[float, ...] | None = None
+    width_scale_probability: float = 0.5
+    margin: tuple[float, ...] | None = None
+    margin_probability: float = 0.5
+    ink: tuple[int, ...] | None = None
+    ink_probability: float = 0.5
+
+
+def check_mix(folders: Sequence[str], shares: Sequence[float]) -> None:
+    """One batch share per extra build, each > 0, leaving the main build some batches."""
+    _check(len(folders) == len(shares), f"extra_share needs one share per extra_data folder: {len(folders)} "
+           f"folders, {len(shares)} shares")
+    _check(all(x > 0 for x in shares) and sum(shares) < 1,
+           f"extra_share {list(shares)}: each share must be > 0 and together < 1")
+
+
+@dataclass(frozen=True)
+class DataMix:
+    """Other staff builds (their train splits) and the share of batches each supplies; validation stays on the
+    main build."""
+    extra_data: tuple[str, ...] = ()
+    extra_share: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class OmrConfig:
+    model: OmrModel = field(default_factory=OmrModel)
+    train: OmrTrain = field(default_factory=OmrTrain)
+    augment: OmrAugment = field(default_factory=OmrAugment)
+    data: DataMix = field(default_factory=DataMix)
+
+    def check(self) -> OmrConfig:
+        """This config, if its fields agree with each other (checked once every override is in)."""
+        _check(self.train.schedule in OMR_SCHEDULES,
+               f"train.schedule {self.train.schedule!r}: choose {' or '.join(OMR_SCHEDULES)}")
+        _check(self.model.rnn in (None, "sru", "lstm"), f"model.rnn {self.model.rnn!r}: choose sru or lstm")
+        _range("augment.width_scale", self.augment.width_scale, zero_ok=False)
+        _range("augment.margin", self.augment.margin, zero_ok=True)
+        _range("augment.ink", self.augment.ink, zero_ok=True)
+        check_mix(self.data.extra_data, self.data.extra_share)
+        return self
+
+
+@dataclass(frozen=True)
+class GenreModel:
+    """Architecture switches of genre-cnn; None keeps the registered model's value."""
+    filters: tuple[int, ...] | None = None
+    dropout: float | None = None
+    temporal_units: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config_lib.to_dict(self).items()
+                if v is not None}
+
+
+@dataclass(frozen=True)
+class GenreTrain:
+    """Keras ``fit``: the best epoch by validation accuracy is kept; early stop after ``patience`` epochs."""
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    schedule: str = "plateau"  # plateau (halve on a stalled validation loss) | cosine (over the epochs)
+    patience: int = 8
+    ema_decay: float = 0.0
+    mixup_alpha: float = 0.0  # > 0: mixup batches with soft labels
+    seed: int = 0
+    verbose: int = 2
+
+
+@dataclass(frozen=True)
+class GenreConfig:
+    model: GenreModel = field(default_factory=GenreModel)
+    train: GenreTrain = field(default_factory=GenreTrain)
+
+    def check(self) -> GenreConfig:
+        """This config, if its fields agree with each other."""
+        _check(self.train.schedule in GENRE_SCHEDULES,
+               f"train.schedule {self.train.schedule!r}: choose {' or '.join(GENRE_SCHEDULES)}")
+        return self
+
+
+CONFIGS: dict[str, type] = {"genre-cnn": GenreConfig, "omr-resnet-bisru": OmrConfig, "omr-crnn-bilstm": OmrConfig}
+
+
+def training_config(model_name: str, assignments: list[str] | tuple[str, ...] = (),
+                    base: dict[str, Any] | None = None) -> Any:
+    """``model_name``'s training config: defaults, then ``base`` (a recipe's nested dict), then the dotted
+    ``assignments``."""
+    cls = CONFIGS[model_name]
+    config = config_lib.from_dict(cls, base or {}, "")
+    return config_lib.override(config, assignments).check()

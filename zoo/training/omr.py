@@ -30,7 +30,7 @@ from zoo.notation.vocabulary import load_vocabulary
 from zoo.preprocessing import image as staff_image
 from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
-from zoo.training import plots
+from zoo.training import ctc, plots
 from zoo.training.averaging import WeightAverage
 from zoo.training.configs import OmrConfig, check_mix
 
@@ -134,13 +134,6 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, widths: tf.Tensor) -> tf.Tensor:
-    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
-    loss = tf.nn.ctc_loss(tf.cast(tf.maximum(labels, 0), tf.int32), logits, label_length, output_lengths(widths),
-                          logits_time_major=False, blank_index=-1)
-    return tf.reduce_mean(loss / tf.cast(tf.maximum(label_length, 1), tf.float32))
-
-
 def earlier_stages(warm_start: str | None, model_name: str) -> list[dict[str, Any]]:
     """The training stages behind a warm start from a run folder or the shipped weights ("pretrained"), read
     from its manifest (and its own warm start's, recursively), so that a continued model's manifest tells its
@@ -182,16 +175,8 @@ def train_only_layers(net: tf.keras.Model, prefixes: Sequence[str]) -> list[str]
 
 
 def make_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer):
-    """One CTC training step (forward, loss, backward, update) as a tf.function; returns the loss."""
-
-    @tf.function(reduce_retracing=True)
-    def train_step(inputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = ctc_loss(labels, net(inputs, training=True), inputs["width"])
-        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
-        return loss
-
-    return train_step
+    """The recognizer's CTC step (:func:`zoo.training.ctc.make_train_step`) on {image, width} inputs."""
+    return ctc.make_train_step(net, optimizer, lambda inputs: output_lengths(inputs["width"]))
 
 
 # ``evaluate(by=...)``: the reference token that puts a staff in a group.

@@ -22,7 +22,7 @@ from zoo.decoding.config import Accidentals
 from zoo.models.omr import ScoreRecognizer, output_lengths
 from zoo.notation import printed
 from zoo.pretrained import file_entry
-from zoo.training import omr
+from zoo.training import ctc, omr
 from zoo.training.derived_runs import refuse_existing_run, run_manifest, write_derived_run
 from zoo.training.omr import earlier_stages
 
@@ -58,15 +58,9 @@ def fit(layer_model: tf.keras.Model, xs: list[np.ndarray], ys: list[list[int]], 
         seed: int, batch_size: int = 32) -> list[float]:
     """CTC on cached features, batches of similar length; the mean loss per epoch."""
     optimizer = tf.keras.optimizers.Adam(learning_rate)
-
-    @tf.function(reduce_retracing=True)
-    def step(x: tf.Tensor, lengths: tf.Tensor, labels: tf.SparseTensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.nn.ctc_loss(labels, layer_model(x), None, lengths, logits_time_major=False,
-                                                 blank_index=-1))
-        grads = tape.gradient(loss, layer_model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, layer_model.trainable_variables))
-        return loss
+    # features in, head logits out; each staff's feature count is its frame count
+    step = ctc.make_train_step(layer_model, optimizer, lambda inputs: inputs[1], per_token=False,
+                               net_inputs=lambda inputs: inputs[0])
 
     order = sorted(range(len(xs)), key=lambda i: len(xs[i]))
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -78,9 +72,11 @@ def fit(layer_model: tf.keras.Model, xs: list[np.ndarray], ys: list[list[int]], 
             x = np.zeros((len(batch), max(len(xs[i]) for i in batch), xs[0].shape[1]), np.float32)
             for k, i in enumerate(batch):
                 x[k, : len(xs[i])] = xs[i]
-            labels = tf.RaggedTensor.from_row_lengths(np.concatenate([ys[i] for i in batch]).astype(np.int32),
-                                                      [len(ys[i]) for i in batch]).to_sparse()
-            losses.append(float(step(tf.constant(x), tf.constant([len(xs[i]) for i in batch]), labels)))
+            labels = np.full((len(batch), max(len(ys[i]) for i in batch)), -1, np.int32)
+            for k, i in enumerate(batch):
+                labels[k, : len(ys[i])] = ys[i]
+            lengths = tf.constant([len(xs[i]) for i in batch])
+            losses.append(float(step((tf.constant(x), lengths), tf.constant(labels))))
         history.append(round(float(np.mean(losses)), 4))
         print(f"sign head epoch {epoch + 1}/{epochs}: CTC loss {history[-1]}", flush=True)
     return history

@@ -127,6 +127,15 @@ class ServingClient:
             results.append({**result, "model_version": out["model_version"]})
         return results
 
+    def recognize_page(self, image: bytes | str | Path, model: str = OMR_MODEL,
+                       version: int | None = None) -> list[dict[str, Any]]:
+        """A page of single-staff systems, split into staves here as the library splits it
+        (:func:`zoo.preprocessing.pages.staff_images`) and read in one request: one result per staff, top to
+        bottom (an image of one staff: one result)."""
+        from zoo.preprocessing import pages
+
+        return self.recognize(pages.staff_images(_read(image)), model, version)
+
     def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:
         """``{"model_spec": ..., "signature_def": {name: SignatureDef as a dict}}``."""
         from google.protobuf import json_format

@@ -1,6 +1,6 @@
 """What the library answers, the served model answers: the library, the exported SavedModel and the running server
-give the same genres and scores (long recordings included) and the same tokens and confidences, on the same
-inputs."""
+give the same genres and scores (long recordings included) and the same tokens and confidences (pages of several
+staves included), on the same inputs."""
 from __future__ import annotations
 
 import io
@@ -91,3 +91,24 @@ def test_recognized_tokens_are_the_same_in_the_library_the_saved_model_and_the_s
         for confidence in (exported["confidence"].numpy()[i], server[i]["confidence"]):
             assert confidence == pytest.approx(expected["confidence"], abs=1e-5)
     assert 0 < min(r["confidence"] for r in library) <= max(r["confidence"] for r in library) <= 1
+
+
+def test_a_page_of_staves_reads_the_same_in_the_library_and_through_the_server(primus_fixture, served):
+    """A page is split into staves the same way by the library and the client, then read as one batch."""
+    from PIL import Image
+
+    staff = np.asarray(Image.open(primus_fixture / PNG).convert("L"))
+    page = np.full((3 * staff.shape[0] + 120, staff.shape[1] + 40), 255, np.uint8)
+    for k in range(3):
+        top = 20 + k * (staff.shape[0] + 40)
+        page[top: top + staff.shape[0], 20: 20 + staff.shape[1] - 60 * k] = staff[:, : staff.shape[1] - 60 * k]
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format="PNG")
+    library = zoo.load("omr-resnet-bisru").recognize_page(buffer.getvalue())
+    server = served.recognize_page(buffer.getvalue())
+    assert len(library) == len(server) == 3
+    for ours, theirs in zip(library, server):
+        assert theirs["tokens"] == ours["tokens"]
+        assert theirs["confidence"] == pytest.approx(ours["confidence"], abs=1e-5)
+        np.testing.assert_allclose(theirs["token_confidences"], ours["token_confidences"], atol=1e-4)
+    assert library[0]["tokens"] != library[2]["tokens"]  # three different staves: the last cut shorter

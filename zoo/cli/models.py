@@ -272,22 +272,13 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, rules: str | None,
                   as_json: bool, musicxml: Path | None, midi: Path | None) -> None:
     """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
-    from zoo.preprocessing.errors import ImageInputError
 
     model = _load(model_name, weights)
     if rules is not None:
         _set_rules(model, rules)
 
     def read(path: Path) -> list[dict]:
-        try:
-            staves = model.recognize_page(path, beam, tta)
-        except ImageInputError as exc:
-            if "no staff lines" not in str(exc):
-                raise
-            staves = []
-        if len(staves) <= 1:  # one staff, or staff lines too faint to split on (a photo): the whole image
-            staves = [model.predict(path, beam, tta)]
-        return staves
+        return model.recognize_page(path, beam, tta)  # a page's staves, or the whole image (one staff, a photo)
 
     def show(path: Path, staves: list[dict]) -> None:
         _write_scores(model, [t for s in staves for t in s["tokens"]], path, musicxml, midi, len(images))

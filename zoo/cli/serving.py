@@ -110,14 +110,18 @@ def client() -> None:
 def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | None, timeout: float,
                 as_json: bool) -> None:
     from serving.client import GENRE_MODEL, OMR_MODEL, ServingClient, ServingError
+    from zoo.preprocessing.errors import InputError
 
     failed = 0
     with ServingClient(server, timeout=timeout) as c:
-        call = c.genre if kind == "genre" else c.recognize
         model = model or (GENRE_MODEL if kind == "genre" else OMR_MODEL)
         for path in files:  # one request per file, so that a bad file gets its own error line
             try:
-                result = call([path], model=model)[0]
+                # a page of several staves is split here, as the library splits it, and read in one request
+                results = c.genre([path], model=model) if kind == "genre" else c.recognize_page(path, model=model)
+            except InputError as exc:
+                failed += 1
+                error = str(exc)
             except OSError as exc:
                 failed += 1
                 error = f"cannot read: {exc.strerror or exc}"
@@ -127,13 +131,17 @@ def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | No
                 failed += 1
                 error = str(exc)
             else:
+                result = results[0]
                 if as_json:
-                    click.echo(json.dumps({"file": str(path), **result}))
+                    click.echo(json.dumps({"file": str(path), **result} if len(results) == 1 else
+                                          {"file": str(path), "staves": results}))
                 elif kind == "genre":
                     top = sorted(result["scores"].items(), key=lambda kv: -kv[1])[:3]
                     click.echo(f"{path}: {result['genre']}  ({', '.join(f'{g} {p:.2f}' for g, p in top)})")
                 else:
-                    click.echo(f"{path}: {result['semantic']}  (confidence {result['confidence']:.2f})")
+                    for k, staff in enumerate(results):
+                        label = f"{path}" + (f" [staff {k + 1}]" if len(results) > 1 else "")
+                        click.echo(f"{label}: {staff['semantic']}  (confidence {staff['confidence']:.2f})")
                 continue
             click.echo(json.dumps({"file": str(path), "error": error}) if as_json else f"{path}: error: {error}")
     if failed:

@@ -218,12 +218,12 @@ class ScoreRecognizer(ZooModel):
         return self.recognize_staves([self.preprocess(inputs)], beam, tta)[0]
 
     def recognize_page(self, raw: bytes | str | Path, beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
-        """A page of single-staff systems → one result per staff, top to bottom."""
+        """A page of single-staff systems → one result per staff, top to bottom, read as one batch (an image of
+        one staff → one result; :func:`zoo.preprocessing.pages.staff_images`)."""
         from zoo.preprocessing import pages
 
-        crops = pages.split_staves(read_bytes(raw, ImageInputError))
-        staves = [self.preprocess(c) for c in crops]
-        return self.recognize_staves(staves, beam, tta) if staves else []
+        staves = [self.preprocess(c) for c in pages.staff_images(read_bytes(raw, ImageInputError))]
+        return self.recognize_staves(staves, beam, tta)
 
     @staticmethod
     def to_stream(tokens: Sequence[str]):

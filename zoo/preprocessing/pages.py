@@ -69,3 +69,16 @@ def split_staves(data: bytes) -> list[bytes]:
         Image.fromarray(band).save(buf, format="PNG")
         crops.append(buf.getvalue())
     return crops
+
+
+def staff_images(data: bytes) -> list[bytes]:
+    """What to read of an image: each staff's crop when it is a page of several, else the image itself (one staff,
+    or staff lines too faint to split on, as in a photo). The library, the CLI and the serving client all read
+    pages this way, so a page gets the same answer from each."""
+    try:
+        crops = split_staves(data)
+    except ImageInputError as exc:
+        if "no staff lines" not in str(exc):
+            raise
+        crops = []
+    return crops if len(crops) > 1 else [data]

@@ -143,7 +143,7 @@ def run_items(
         ctx = mp.get_context("spawn")  # workers must not inherit a half-initialised TensorFlow
         bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=f"build {name}", unit="item")
         bar.set_postfix(records=have)
-        with ctx.Pool(max(1, workers), maxtasksperchild=50, initializer=lifetime.end_with_parent) as pool:
+        with ctx.Pool(max(1, workers), maxtasksperchild=50, initializer=lifetime.watch_parent) as pool:
             for result in pool.imap_unordered(_run_one, [(worker, it, out_dir, options) for it in todo]):
                 have += len(result.records)
                 bar.update(1)

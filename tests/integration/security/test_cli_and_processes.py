@@ -96,7 +96,7 @@ def write(path):
 
 if __name__ == "__main__":
     ctx = mp.get_context("spawn")
-    with ctx.Pool(2, initializer=lifetime.end_with_parent) as pool:
+    with ctx.Pool(2, initializer=lifetime.watch_parent) as pool:
         pool.map_async(write, [sys.argv[1] + "-a", sys.argv[1] + "-b"])
         time.sleep(600)
 """
@@ -113,7 +113,31 @@ def test_build_workers_end_when_their_parent_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    time.sleep(0.5)
+    time.sleep(1.5)  # the workers look for their parent every second
     sizes = [f.stat().st_size for f in files]
     time.sleep(1.0)
     assert [f.stat().st_size for f in files] == sizes  # nobody writes any more
+
+
+RETIRING = """
+import multiprocessing as mp
+from zoo.datasets import lifetime
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    with mp.get_context("spawn").Pool(2, maxtasksperchild=2, initializer=lifetime.watch_parent) as pool:
+        assert sum(pool.imap_unordered(square, range(40))) == sum(x * x for x in range(40))
+    print("closed")
+"""
+
+
+def test_a_pool_whose_workers_retire_closes_after_its_last_task(tmp_path):
+    # workers that replace retired ones are started from the pool's helper thread; tying them to that thread
+    # (PR_SET_PDEATHSIG) killed them when the pool closed, and Pool.terminate then waited for ever
+    script = tmp_path / "retiring.py"
+    script.write_text(RETIRING)
+    done = subprocess.run([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[3], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "closed", done.stderr[-2000:]

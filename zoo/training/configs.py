@@ -31,8 +31,16 @@ def _range(name: str, values: tuple[float, ...] | None, zero_ok: bool) -> None:
            f"{name} must be [low, high] with {'0 <=' if zero_ok else '0 <'} low <= high, got {list(values)}")
 
 
+class ModelSwitches:
+    """A family's architecture switches; a field left at None keeps the registered model's value."""
+
+    def overrides(self) -> dict[str, Any]:
+        """The switches set, as the model builder takes them."""
+        return {k: v for k, v in config_lib.to_dict(self).items() if v is not None}
+
+
 @dataclass(frozen=True)
-class OmrModel:
+class OmrModel(ModelSwitches):
     """Architecture switches of a score recognizer; None keeps the registered model's value (the ablations of
     bench-omr set ``fusion=false`` or ``rnn=lstm``)."""
     fusion: bool | None = None
@@ -42,10 +50,6 @@ class OmrModel:
     rnn_layers: int | None = None
     dropout: float | None = None
     leaky_alpha: float | None = None
-
-    def overrides(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in config_lib.to_dict(self).items()
-                if v is not None}
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,11 @@ class OmrConfig:
 
 
 @dataclass(frozen=True)
-class GenreModel:
+class GenreModel(ModelSwitches):
     """Architecture switches of genre-cnn; None keeps the registered model's value."""
     filters: tuple[int, ...] | None = None
     dropout: float | None = None
     temporal_units: int | None = None
-
-    def overrides(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in config_lib.to_dict(self).items()
-                if v is not None}
 
 
 @dataclass(frozen=True)

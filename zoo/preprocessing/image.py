@@ -15,7 +15,8 @@ MAX_INPUT_PIXELS = 40_000_000  # decoded input size cap (e.g. 8000 x 5000)
 MAX_WIDTH = 4096  # normalized width cap (≈ a 40-measure staff); wider inputs are rejected, not squeezed
 MIN_CONTRAST = 0.05  # a blank image (no ink) has less spread than this between paper and darkest pixel
 TRIM_MARGIN = 0.03  # paper kept above and below the ink, as a share of its height: the engraved staves' own
-LOOSE_MARGIN = 0.25  # a margin wider than this share of the ink's height is cut down to TRIM_MARGIN
+LOOSE_MARGIN = 0.25  # a margin above or below wider than this share of the ink's height is cut down to TRIM_MARGIN
+LOOSE_SIDE_MARGIN = 0.2  # the same left and right (where the distorted staves have up to about 0.15)
 INK_DEPTH = 0.25  # ink: darker than the paper by this share of the way from the paper to the darkest pixel
 
 
@@ -82,30 +83,40 @@ def _median(image: tf.Tensor) -> tf.Tensor:
 
 
 def trim_margins(image: tf.Tensor) -> tf.Tensor:
-    """Cut a paper-white [H, W, 1] image's loose top and bottom margins down to TRIM_MARGIN of paper.
+    """Cut a paper-white [H, W, 1] image's loose margins, on all four sides, down to TRIM_MARGIN of paper.
 
     Height normalization puts the staff lines on the rows the recognizer learnt only if the crop is about as
     tight as its training staves': with white paper of 25 % of the staff's height above and below, the shipped
-    weights misread 37 % of the tokens (docs/decisions/0004-loose-crops.md). Margins up to LOOSE_MARGIN are left as they
-    are, because the distorted training staves have them (cutting those down read the distorted validation
-    staves worse). The paper level is the median pixel, so a blurred, lighter staff line still counts as ink;
-    a row needs two ink pixels, so a speck of sensor noise does not hold a margin open.
+    weights misread 37 % of the tokens (docs/decisions/0004-loose-crops.md). Paper left and right misleads it as
+    much: the training staves have about 3 % of the ink's height of paper there, and with half the staff's width
+    of paper on each side nearly every staff gained a token (docs/decisions/0019-framing.md). Margins up to
+    LOOSE_MARGIN of the ink's height above and below, and LOOSE_SIDE_MARGIN left and right, are left as they are,
+    because the distorted training staves have them (cutting those down read the distorted validation staves
+    worse). The paper level is the median pixel, so a
+    blurred, lighter staff line still counts as ink; a row or column needs two ink pixels, so a speck of sensor
+    noise does not hold a margin open.
     """
     paper = _median(image)
     ink = tf.cast(image[..., 0] < paper - INK_DEPTH * (paper - tf.reduce_min(image)), tf.int32)
     rows = tf.where(tf.reduce_sum(ink, 1) >= 2)[:, 0]
+    cols = tf.where(tf.reduce_sum(ink, 0) >= 2)[:, 0]
 
     def crop() -> tf.Tensor:
-        height = tf.shape(image, out_type=tf.int64)[0]
-        first, last = rows[0], rows[-1]
-        ink_height = tf.cast(last - first + 1, tf.float32)
+        ink_height = tf.cast(rows[-1] - rows[0] + 1, tf.float32)
         keep = tf.cast(tf.round(TRIM_MARGIN * ink_height), tf.int64)
-        loose = tf.cast(tf.round(LOOSE_MARGIN * ink_height), tf.int64)
-        top = tf.where(first > loose, first - keep, 0)
-        bottom = tf.where(height - 1 - last > loose, last + keep + 1, height)
-        return image[top:bottom]
 
-    return tf.cond(tf.size(rows) > 0, crop, lambda: image)
+        def span(ink_at: tf.Tensor, size: tf.Tensor, loose_share: float) -> tuple[tf.Tensor, tf.Tensor]:
+            loose = tf.cast(tf.round(loose_share * ink_height), tf.int64)
+            first, last = ink_at[0], ink_at[-1]
+            return (tf.where(first > loose, first - keep, 0),
+                    tf.where(size - 1 - last > loose, last + keep + 1, size))
+
+        shape = tf.shape(image, out_type=tf.int64)
+        top, bottom = span(rows, shape[0], LOOSE_MARGIN)
+        left, right = span(cols, shape[1], LOOSE_SIDE_MARGIN)
+        return image[top:bottom, left:right]
+
+    return tf.cond((tf.size(rows) > 0) & (tf.size(cols) > 0), crop, lambda: image)
 
 
 def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:

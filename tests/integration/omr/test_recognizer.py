@@ -78,6 +78,35 @@ def test_loose_margins_around_a_staff_are_trimmed(primus_fixture):
         assert staff_image.trim_margins(paper).shape == paper.shape
 
 
+def test_a_staff_with_page_margins_on_every_side_reads_as_the_staff(primus_fixture):
+    """Paper left and right is cut as paper above and below is: a staff with half its width of paper each side
+    normalizes as one with more, to the width of its ink, and the PrIMuS fixture in a page of paper reads as well
+    as its own crop."""
+    from zoo.preprocessing import image as staff_image
+
+    gray = np.asarray(Image.open(primus_fixture / FIXTURE_PNG).convert("L"))
+    h, w = gray.shape
+
+    def framed(top: int, bottom: int, left: int, right: int) -> bytes:
+        page = np.full((h + top + bottom, w + left + right), 255, np.uint8)
+        page[top: top + h, left: left + w] = gray
+        return _png(page)
+
+    half = staff_image.png_to_staff(framed(0, 0, w // 2, w // 2)).numpy()
+    np.testing.assert_array_equal(half, staff_image.png_to_staff(framed(0, 0, w, 3 * w)).numpy())
+    ink = gray < int(gray.max()) - staff_image.INK_DEPTH * (int(gray.max()) - int(gray.min()))
+    rows, cols = (np.flatnonzero(ink.sum(axis) >= 2) for axis in (1, 0))
+    ink_height = rows[-1] - rows[0] + 1
+    keep = round(staff_image.TRIM_MARGIN * ink_height)
+    assert half.shape[1] == round((cols[-1] - cols[0] + 1 + 2 * keep) * 64 / h)  # the fixture's own top and bottom
+    model = zoo.load("omr-resnet-bisru")
+    reference = (primus_fixture / FIXTURE_PNG.replace(".png", ".semantic")).read_text().split()
+    for page in (primus_fixture / FIXTURE_PNG, framed(h, h, w // 2, w // 2)):
+        rates = ErrorRates()
+        rates.add(reference, model.predict(page)["tokens"])
+        assert rates.summary()["errors"] <= 1  # the fixture's benchmark figure, framed either way
+
+
 @pytest.mark.parametrize("data, message", [
     (b"", "image bytes are empty"),
     (b"definitely not an image", "not a PNG, JPEG or BMP image"),

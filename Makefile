@@ -71,6 +71,11 @@ bench-omr: setup
 bench-serving: setup
 	$(PY) -m benchmarks.serving
 
+# Recognition on staves framed as people crop them (paper above, below, left, right), shipped model and baseline.
+.PHONY: bench-real-inputs
+bench-real-inputs: setup
+	$(PY) -m benchmarks.real_inputs
+
 # The hardening defects re-run against a running server (answers, memory before/peak/after) and a bounded
 # hypothesis fuzz run over PredictRequests and raw REST requests (about 15 min here).
 .PHONY: bench-security

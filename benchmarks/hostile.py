@@ -1,7 +1,8 @@
 """Hostile inputs, crafted the way an attacker or a careless client would send them.
 
-Used by ``tests/integration/security`` (each case with its expected answer) and ``make bench-security`` (each case against a
-running server, with its memory before and after). Every input here is small on the wire and claims to be large.
+Used by ``tests/integration/security`` (each case with its expected answer) and ``make bench-security`` (each case
+against a running server, with its memory before and after). Every input here is small on the wire and claims to be
+large.
 """
 from __future__ import annotations
 

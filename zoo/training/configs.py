@@ -22,13 +22,23 @@ def _check(condition: bool, message: str) -> None:
         raise config_lib.ConfigError(message)
 
 
-def _range(name: str, values: tuple[float, ...] | None, zero_ok: bool) -> None:
+def check_range(name: str, values: Sequence[float] | None, zero_ok: bool) -> tuple[float, float] | None:
+    """An augmentation's ``[low, high]`` as floats, or None (off): width factors must be > 0, margins >= 0."""
     if values is None:
-        return
+        return None
     _check(len(values) == 2, f"{name} must be [low, high], got {list(values)}")
-    low, high = values
+    low, high = (float(f) for f in values)
     _check((0 <= low if zero_ok else 0 < low) and low <= high,
            f"{name} must be [low, high] with {'0 <=' if zero_ok else '0 <'} low <= high, got {list(values)}")
+    return low, high
+
+
+def check_ink(values: Sequence[float] | None, name: str = "ink") -> tuple[int, int] | None:
+    """The ink augmentation's ``[low, high]`` in whole pixels, or None (off)."""
+    bold = check_range(name, values, zero_ok=True)
+    _check(bold is None or all(v.is_integer() for v in bold), f"{name} must be [low, high] in whole pixels, got "
+           f"{list(values or [])}")
+    return None if bold is None else (int(bold[0]), int(bold[1]))
 
 
 class ModelSwitches:
@@ -111,9 +121,9 @@ class OmrConfig:
         _check(self.train.schedule in OMR_SCHEDULES,
                f"train.schedule {self.train.schedule!r}: choose {' or '.join(OMR_SCHEDULES)}")
         _check(self.model.rnn in (None, "sru", "lstm"), f"model.rnn {self.model.rnn!r}: choose sru or lstm")
-        _range("augment.width_scale", self.augment.width_scale, zero_ok=False)
-        _range("augment.margin", self.augment.margin, zero_ok=True)
-        _range("augment.ink", self.augment.ink, zero_ok=True)
+        check_range("augment.width_scale", self.augment.width_scale, zero_ok=False)
+        check_range("augment.margin", self.augment.margin, zero_ok=True)
+        check_ink(self.augment.ink, "augment.ink")
         check_mix(self.data.extra_data, self.data.extra_share)
         return self
 

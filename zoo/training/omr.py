@@ -32,7 +32,7 @@ from zoo.preprocessing.distortions import DistortionConfig, distort
 from zoo.pretrained import find_manifest, write_manifest
 from zoo.training import ctc, plots
 from zoo.training.averaging import WeightAverage
-from zoo.training.configs import OmrConfig, check_mix
+from zoo.training.configs import OmrConfig, check_ink, check_mix, check_range
 
 BUCKET_WIDTHS = [256, 384, 512, 640, 768, 1024, 1536, 2048, 4096]
 
@@ -49,25 +49,6 @@ def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[s
     vocab = load_vocabulary()
     known = set(vocab)
     return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
-
-
-def check_range(name: str, values: Sequence[float] | None, zero_ok: bool) -> tuple[float, float] | None:
-    """An augmentation's ``[low, high]`` as floats, or None (off): width factors must be > 0, margins >= 0."""
-    if values is None:
-        return None
-    low, high = (float(f) for f in values)
-    if not (0 <= low if zero_ok else 0 < low) or low > high:
-        raise ValueError(f"{name} must be [low, high] with {'0 <=' if zero_ok else '0 <'} low <= high, "
-                         f"got {list(values)}")
-    return low, high
-
-
-def check_ink(values: Sequence[float] | None) -> tuple[int, int] | None:
-    """The ink augmentation's ``[low, high]`` in whole pixels, or None (off)."""
-    bold = check_range("ink", values, zero_ok=True)
-    if bold is not None and not all(v.is_integer() for v in bold):
-        raise ValueError(f"ink must be [low, high] in whole pixels, got {list(values)}")
-    return None if bold is None else (int(bold[0]), int(bold[1]))
 
 
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,

@@ -80,10 +80,7 @@ class ReadingConfig:
 
     def only(self, rules: Iterable[str]) -> ReadingConfig:
         """This config with exactly ``rules`` switched on (their thresholds kept)."""
-        rules = set(rules)
-        if unknown := rules - set(RULES):
-            raise config_lib.ConfigError(f"unknown reading rule {', '.join(sorted(unknown))}; the rules are "
-                                         f"{', '.join(RULES)}")
+        rules = set(_known(rules))
         return dataclasses.replace(self, **{name: dataclasses.replace(getattr(self, name), on=name in rules)
                                             for name in RULES})
 
@@ -106,7 +103,12 @@ def parse_rules(text: str) -> tuple[str, ...]:
         return RULES
     if text in ("none", ""):
         return ()
-    names = tuple(name.strip() for name in text.split(","))
+    return _known(name.strip() for name in text.split(","))
+
+
+def _known(names: Iterable[str]) -> tuple[str, ...]:
+    """``names``, if each is a reading rule; else a ConfigError naming the ones that are not."""
+    names = tuple(names)
     if unknown := [name for name in names if name not in RULES]:
         raise config_lib.ConfigError(f"unknown reading rule {', '.join(unknown)}; choose all, none or some of "
                                      f"{', '.join(RULES)}")

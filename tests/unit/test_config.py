@@ -94,6 +94,10 @@ def test_the_shipped_recipe_is_checked_stage_by_stage(tmp_path):
                                                     {"name": "b", "train": {}}]}
     with pytest.raises(recipes.RecipeError, match="warm_start 'b' is not an earlier stage"):
         recipes.plan(later, tmp_path)
+    no_alpha = {"model": "omr-resnet-bisru", "stages": [{"name": "a", "train": {}}, {"name": "b", "train": {}},
+                                                       {"name": "c", "interpolate": {"start": "a", "end": "b"}}]}
+    with pytest.raises(recipes.RecipeError, match="stage 'c': interpolate needs an alpha between 0 and 1"):
+        recipes.plan(no_alpha, tmp_path)
 
 
 def test_the_train_command_names_a_misspelt_setting():

@@ -106,6 +106,8 @@ def plan(recipe: dict[str, Any], runs: Path, data: Path | None = None) -> list[S
             if "warm_start" in entry:
                 command += ["--warm-start", earlier(name, entry["warm_start"], "warm_start")]
         elif kind == "interpolate":
+            if not isinstance(body.get("alpha"), (int, float)) or not 0 <= body["alpha"] <= 1:
+                raise RecipeError(f"stage {name!r}: interpolate needs an alpha between 0 and 1")
             command = ["interpolate", model, earlier(name, body.get("start"), "start"),
                        earlier(name, body.get("end"), "end"), "--alpha", str(body["alpha"]), "--out", str(out)]
         else:

@@ -7,6 +7,12 @@ notehead (the page scaled so that the staff is ``staff_height_px`` high, then a
 ``snippet_height`` × ``snippet_width`` window) and ``excerpt_seconds`` of audio
 centred on the onset (16-bit WAV at 22,050 Hz; the log-mel front end of
 ``zoo.preprocessing.audio`` turns it into ~43 frames/s at training time).
+
+Every pair has two recordings of the same instant: ``audio`` is the snippet's own
+part alone (what the sheet shows, as in MSMD, whose piano audio is the whole
+page), ``audio_ensemble`` is every part of the piece in the same measures (what a
+recording of the piece sounds like). The ensemble is written by music21 at the
+same tempo as Verovio's part MIDI and checked against the part's own onsets.
 """
 from __future__ import annotations
 
@@ -21,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from zoo.datasets import build, corpus, engrave, recipes, segments, synth
+from music21 import midi as m21midi
+from music21 import stream
+
+from zoo.datasets import build, corpus, engrave, events, genre, recipes, segments, synth
 from zoo.datasets.build import ItemResult, WorkItem
-from zoo.preprocessing import audio
+from zoo.preprocessing import audio, snippets
 
 DATASET = "pairs"
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -61,15 +69,11 @@ def svg_geometry(svg: str) -> tuple[dict[str, tuple[float, float]], tuple[float,
 
 def snippet_at(page: np.ndarray, x: float, staff: tuple[float, float], options: dict[str, Any]) -> np.ndarray:
     """A white-padded window of the staff-height-normalized page centred on (x, staff centre)."""
-    zoom = options["staff_height_px"] / max(1.0, staff[1] - staff[0])
-    h, w = options["snippet_height"], options["snippet_width"]
-    img = Image.fromarray(page).resize((max(1, round(page.shape[1] * zoom)), max(1, round(page.shape[0] * zoom))),
-                                       Image.BILINEAR)
-    cx, cy = x * zoom, (staff[0] + staff[1]) / 2 * zoom
-    left, top = round(cx - w / 2), round(cy - h / 2)
-    canvas = Image.new("L", (w, h), 255)
-    canvas.paste(img, (-left, -top))
-    return np.asarray(canvas)
+    geometry = (options["staff_height_px"], options["snippet_height"], options["snippet_width"])
+    if geometry != (snippets.STAFF_HEIGHT_PX, snippets.SNIPPET_HEIGHT, snippets.SNIPPET_WIDTH):
+        raise ValueError(f"the recipe's snippet geometry {geometry} is not the models' "
+                         f"{(snippets.STAFF_HEIGHT_PX, snippets.SNIPPET_HEIGHT, snippets.SNIPPET_WIDTH)}")
+    return snippets.cut_snippets(page, staff, [x])[0]
 
 
 def excerpt_at(samples: np.ndarray, t: float, rate: int, seconds: float) -> np.ndarray:
@@ -84,23 +88,28 @@ def excerpt_at(samples: np.ndarray, t: float, rate: int, seconds: float) -> np.n
 
 
 def plan(recipe: dict[str, Any]) -> list[WorkItem]:
-    """``pieces_per_genre`` pieces of every genre of the genre recipe, grouped by corpus file."""
-    genres = recipes.load_recipe(recipe["genres_recipe"])["genres"]
+    """``pieces_per_genre`` pieces of every genre of the genre recipe, grouped by corpus file.
+
+    The genre recipe's ``exclude`` and ``merge_voices`` apply, so a piece has the same id (and split) here as in
+    the genre dataset.
+    """
+    genres = recipes.load_recipe(recipe["genres_recipe"])
+    exclude, merged = genres.get("exclude", {}), genres.get("merge_voices", {})
     rng = random.Random(recipe["seed"])
-    chosen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    for name, collections in genres.items():
-        works = corpus.works(collections)
+    chosen: dict[tuple[str, str, str, bool], list[int]] = defaultdict(list)
+    for name, collections in genres["genres"].items():
+        works = [w for w in corpus.works(collections, merged) if not genre.excluded(w[0].relpath, exclude)]
         rng.shuffle(works)
         for f, n in works[: recipe["pieces_per_genre"]]:
-            chosen[(str(f.path), f.collection, name)].append(n)
-    return [WorkItem(build.safe_key(corpus.CorpusFile(Path(p), c).relpath), (p, c, g, sorted(ns)))
-            for (p, c, g), ns in sorted(chosen.items())]
+            chosen[(str(f.path), f.collection, name, f.merged)].append(n)
+    return [WorkItem(build.safe_key(corpus.CorpusFile(Path(p), c).relpath), (p, c, g, sorted(ns), m))
+            for (p, c, g, m), ns in sorted(chosen.items())]
 
 
 def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemResult:
-    path, collection, genre_name, wanted = item.payload
+    path, collection, genre_name, wanted, merged = item.payload
     result = ItemResult(item.key)
-    for _, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection), wanted):
+    for _, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection, merged), wanted):
         if result.full(options.get("item_limit")):
             break
         try:
@@ -142,6 +151,7 @@ def _pairs_of_piece(piece: corpus.Piece, genre_name: str, out_dir: Path, options
               if nid in heads]
     if not onsets:
         raise ValueError("no note onsets in the segment")
+    ensemble = _ensemble_audio(parts, start, stop, part_index, program, tempo, rng, options, onsets)
     seg_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
     folder = out_dir / "pairs" / seg_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,15 +164,53 @@ def _pairs_of_piece(piece: corpus.Piece, genre_name: str, out_dir: Path, options
         (folder / f"{pair_id}.png").write_bytes(engrave.encode_png(snippet))
         (folder / f"{pair_id}.wav").write_bytes(
             audio.wav_bytes(excerpt_at(samples, t, rate, options["excerpt_seconds"]), rate))
+        (folder / f"{pair_id}.ens.wav").write_bytes(
+            audio.wav_bytes(excerpt_at(ensemble, t, rate, options["excerpt_seconds"]), rate))
         result.records.append({
             "id": pair_id, "segment": seg_id, "piece_id": piece.piece_id, "collection": piece.collection,
             "genre": genre_name, "split": piece.split, "onset_seconds": round(t, 4), "font": font,
             "pitch": int(tk.getMIDIValuesForElement(nid).get("pitch", 0)),
             "x": round(x, 1), "tempo_factor": round(tempo, 3), "program": program,
+            "part": part_name(parts[part_index], part_index), "parts": len(parts),
         })
     # The whole segment too, for previews and checks of the alignment.
     (folder / "page.png").write_bytes(engrave.encode_png(page))
     (folder / "audio.wav").write_bytes(audio.wav_bytes(samples, rate))
+    (folder / "ensemble.wav").write_bytes(audio.wav_bytes(ensemble, rate))
+
+
+def part_name(part: stream.Part, index: int) -> str:
+    """The part's name as the score gives it (Soprano, Violin I, ...), else its number."""
+    name = (part.partName or "").strip()
+    if not name and part.getInstrument(returnDefault=False) is not None:
+        name = (part.getInstrument().instrumentName or "").strip()
+    return name or f"part {index + 1}"
+
+
+def _ensemble_audio(parts: list[stream.Part], start: int, stop: int, part_index: int, program: int, tempo: float,
+                    rng: random.Random, options: dict[str, Any], onsets: list[tuple[float, str]]) -> np.ndarray:
+    """Every part in measures [start, stop) at the part audio's tempo; the snippet's part keeps its instrument.
+
+    Standalone segments carry no tempo mark, so music21 writes them at 120 quarter notes per minute, as Verovio
+    does. The snippet part's onsets in this MIDI must fall where Verovio's timemap put them (within 30 ms), else the
+    pair would pair a sheet with another instant's audio, and the segment is skipped.
+    """
+    score = stream.Score()
+    for k, part in enumerate(parts):
+        if len(segments.part_measures(part)) < stop:
+            raise ValueError("parts have different measure counts: no ensemble audio")
+        score.insert(0, segments.standalone_segment(part, start, stop))
+    pool = options["instrument_pool"]
+    programs = [program if k == part_index else rng.choice(pool) for k in range(len(parts))]
+    midi = m21midi.translate.music21ObjectToMidiFile(score).writestr()
+    midi = synth.scale_tempo(synth.set_programs(midi, programs), tempo)
+    own = synth.scale_tempo(synth.set_programs(m21midi.translate.music21ObjectToMidiFile(
+        score.parts[part_index]).writestr(), program), tempo)
+    theirs = sorted({round(e.time, 3) for e in events.midi_note_events(own) if e.on})
+    ours = sorted({round(t, 3) for t, _ in onsets})
+    if not theirs or max(min(abs(a - b) for b in theirs) for a in ours) > 0.03:
+        raise ValueError("ensemble audio does not line up with the part's onsets")
+    return synth.render_midi(midi, sample_rate=options["sample_rate"], soundfont=options.get("soundfont"))
 
 
 def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, fonts: list[str] | None = None,
@@ -194,6 +242,8 @@ def _rows(out_dir: Path, records: list[dict[str, Any]], split: str):
             folder = out_dir / "pairs" / r["segment"]
             yield {"snippet": (folder / f"{r['id']}.png").read_bytes(),
                    "audio": (folder / f"{r['id']}.wav").read_bytes(),
+                   "audio_ensemble": (folder / f"{r['id']}.ens.wav").read_bytes(),
                    "onset_seconds": r["onset_seconds"], "pitch": r["pitch"], "sample_id": r["id"],
-                   "piece_id": r["piece_id"], "collection": r["collection"], "genre": r["genre"]}
+                   "piece_id": r["piece_id"], "collection": r["collection"], "genre": r["genre"],
+                   "segment": r["segment"], "x": r["x"]}
 

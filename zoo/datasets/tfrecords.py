@@ -31,13 +31,16 @@ FEATURE_SPECS: dict[str, dict[str, Any]] = {
     },
     "pairs": {
         "snippet": tf.io.FixedLenFeature([], tf.string),  # grayscale PNG, SNIPPET_HEIGHT × SNIPPET_WIDTH
-        "audio": tf.io.FixedLenFeature([], tf.string),  # 16-bit PCM WAV, EXCERPT_SECONDS at 22,050 Hz
+        "audio": tf.io.FixedLenFeature([], tf.string),  # 16-bit PCM WAV, EXCERPT_SECONDS at 22,050 Hz: the part
+        "audio_ensemble": tf.io.FixedLenFeature([], tf.string),  # the same instant, every part of the piece
         "onset_seconds": tf.io.FixedLenFeature([], tf.float32),
         "pitch": tf.io.FixedLenFeature([], tf.int64),  # MIDI pitch of the note at the onset
         "sample_id": tf.io.FixedLenFeature([], tf.string),
         "piece_id": tf.io.FixedLenFeature([], tf.string),
         "collection": tf.io.FixedLenFeature([], tf.string),
         "genre": tf.io.FixedLenFeature([], tf.string),
+        "segment": tf.io.FixedLenFeature([], tf.string),  # the engraved staff segment the snippet is cut from
+        "x": tf.io.FixedLenFeature([], tf.float32),  # the snippet centre's x on the segment's page, pixels
     },
     "genre": {
         "audio": tf.io.FixedLenFeature([], tf.string),  # 16-bit PCM WAV, 10 s at 22,050 Hz

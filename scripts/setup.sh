@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 VENV=${VENV:-.venv}
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm libjemalloc2)  # jemalloc: serving/memory.py
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm libjemalloc2 poppler-utils)  # jemalloc: serving/memory.py; poppler: PDF pages for search indexes
 
 find_python() {
   local p

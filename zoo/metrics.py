@@ -1,10 +1,13 @@
-"""Quality metrics: symbol error rate (edit distance / reference length) with a breakdown by token type."""
+"""Quality metrics: symbol error rate (edit distance / reference length) with a breakdown by token type, and
+retrieval ranks (recall@k, MRR)."""
 from __future__ import annotations
 
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from zoo.notation.theory import accidental_source
 from zoo.notation.tokens import Token, parse
@@ -165,3 +168,28 @@ def _pitch_kind(op: str, ref: str | None, hyp: str | None) -> str:
 
 def symbol_error_rate(refs: Iterable[Sequence[str]], hyps: Iterable[Sequence[str]]) -> float:
     return ErrorRates().extend(zip(refs, hyps)).ser
+
+
+# ----------------------------------------------------------------------------------------------- retrieval
+
+RECALL_AT = (1, 10, 25)
+
+
+def retrieval_ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's own item (gallery row i for query i) among all gallery rows, by inner product.
+
+    Ties count against the query (a gallery of identical vectors ranks every item last), so a collapsed embedding
+    cannot score well.
+    """
+    sims = queries @ gallery.T
+    own = np.diag(sims)[:, None]
+    return (sims >= own).sum(axis=1).astype(np.int64)
+
+
+def retrieval_summary(ranks: np.ndarray) -> dict[str, float]:
+    """Recall@k, mean reciprocal rank and median rank (MSMD's figures) of 1-based ranks."""
+    ranks = np.asarray(ranks)
+    out = {f"R@{k}": round(float((ranks <= k).mean()), 4) for k in RECALL_AT}
+    out.update(MRR=round(float((1.0 / ranks).mean()), 4), median_rank=float(np.median(ranks)),
+               candidates=int(len(ranks)))
+    return out

@@ -39,6 +39,7 @@ def _register_subcommands() -> None:
     from zoo.cli import models as models_cli
     from zoo.cli import pipeline as pipeline_cli
     from zoo.cli import recipes as recipes_cli
+    from zoo.cli import search as search_cli
     from zoo.cli import serving as serving_cli
 
     main.add_command(data_cli.data)
@@ -49,6 +50,9 @@ def _register_subcommands() -> None:
     main.add_command(models_cli.train_signs_cmd)
     main.add_command(models_cli.recognize_cmd)
     main.add_command(recipes_cli.recipe)
+    main.add_command(search_cli.index)
+    main.add_command(search_cli.search_cmd)
+    main.add_command(search_cli.embed_cmd)
     main.add_command(pipeline_cli.pipeline)
     main.add_command(serving_cli.export_cmd)
     main.add_command(serving_cli.serve_cmd)

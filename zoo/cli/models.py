@@ -12,7 +12,8 @@ from zoo import paths
 
 # model name → (training module, dataset it trains on)
 TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("zoo.training.omr", "staff"),
-            "omr-crnn-bilstm": ("zoo.training.omr", "staff")}
+            "omr-crnn-bilstm": ("zoo.training.omr", "staff"), "retrieval-dual": ("zoo.training.retrieval", "pairs"),
+            "retrieval-gcn": ("zoo.training.retrieval", "pairs")}
 
 
 @click.command("genre")

@@ -377,14 +377,15 @@ def recording_log_mels(samples: tf.Tensor, rate: tf.Tensor | int, window_seconds
     samples = tf.convert_to_tensor(samples, tf.float32)
     window = tf.cast(tf.round(window_seconds * tf.cast(rate, tf.float64)), tf.int32)
     starts = window_starts(tf.shape(samples)[0], rate, window_seconds, hop_seconds)
-    spec = tf.TensorSpec([num_frames(CLIP_SECONDS), N_MELS], tf.float32)
+    spec = tf.TensorSpec([num_frames(window_seconds), N_MELS], tf.float32)
 
     def each() -> tf.Tensor:
-        return tf.map_fn(lambda start: waveform_to_log_mel(samples[start:start + window], rate), starts,
-                         fn_output_signature=spec)
+        return tf.map_fn(lambda start: waveform_to_log_mel(samples[start:start + window], rate, window_seconds),
+                         starts, fn_output_signature=spec)
 
     # a clip of one window (most requests) skips the loop machinery
-    return tf.cond(tf.equal(tf.size(starts), 1), lambda: waveform_to_log_mel(samples[:window], rate)[None], each)
+    return tf.cond(tf.equal(tf.size(starts), 1),
+                   lambda: waveform_to_log_mel(samples[:window], rate, window_seconds)[None], each)
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:

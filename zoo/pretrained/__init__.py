@@ -20,7 +20,7 @@ from zoo import paths
 MANIFEST_NAME = "manifest.json"
 SCHEMA_PATH = Path(__file__).resolve().parent / "manifest.schema.json"
 REQUIRED_KEYS = ("name", "weights", "input_spec", "preprocessing", "training_data", "metrics")
-FILE_ROLES = ("weights", "vocabulary", "sign_head")  # the manifest entries naming a file and its sha256
+FILE_ROLES = ("weights", "vocabulary", "sign_head", "bank")  # the manifest entries naming a file and its sha256
 
 
 class WeightsError(RuntimeError):

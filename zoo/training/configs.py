@@ -162,7 +162,62 @@ class GenreConfig:
         return self
 
 
-CONFIGS: dict[str, type] = {"genre-cnn": GenreConfig, "omr-resnet-bisru": OmrConfig, "omr-crnn-bilstm": OmrConfig}
+@dataclass(frozen=True)
+class RetrievalModel(ModelSwitches):
+    """Architecture switches of the retrieval models; None keeps the registered model's value (bench-retrieval's
+    ablation sets ``neighbours``)."""
+    neighbours: int | None = None
+    graph_weight: float | None = None
+    embed_dim: int | None = None
+    dropout: float | None = None
+
+
+@dataclass(frozen=True)
+class RetrievalTrain:
+    """The retrieval training loop (decision record 0020).
+
+    Without ``init``, the whole network trains from scratch (``retrieval-dual``). With ``init`` (a trained folder),
+    its trunks are copied and frozen, so raw features are fixed, the reference bank is ``bank_size`` training
+    snippets' raw features, and the encoders and shared layers train on them (``retrieval-gcn``). Losses: the
+    seed's label loss (pitch of the centred note) and modality-invariance loss, plus a symmetric InfoNCE ranking
+    term at ``temperature``. The best epoch by validation MRR is kept.
+    """
+    minutes: float = 40.0
+    max_epochs: int = 60
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    temperature: float = 0.05
+    label_weight: float = 0.2
+    invariance_weight: float = 1.0
+    ranking_weight: float = 1.0
+    shift: int = 4  # training snippets and excerpts are shifted up to this many pixels / frames
+    patience: int = 5
+    val_candidates: int = 2000
+    bank_size: int = 4000
+    audio: str = "audio"  # audio (the snippet's part) | audio_ensemble (every part)
+    init: str = ""
+    seed: int = 0
+    verbose: int = 1
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    model: RetrievalModel = field(default_factory=RetrievalModel)
+    train: RetrievalTrain = field(default_factory=RetrievalTrain)
+
+    def check(self) -> RetrievalConfig:
+        _check(self.train.audio in RETRIEVAL_AUDIO,
+               f"train.audio {self.train.audio!r}: choose {' or '.join(RETRIEVAL_AUDIO)}")
+        _check(self.train.temperature > 0, f"train.temperature must be > 0, got {self.train.temperature}")
+        _check(self.train.batch_size >= 2, "train.batch_size must be at least 2 (a batch holds its own negatives)")
+        for name in ("label_weight", "invariance_weight", "ranking_weight"):
+            _check(getattr(self.train, name) >= 0, f"train.{name} must be >= 0")
+        return self
+
+
+RETRIEVAL_AUDIO = ("audio", "audio_ensemble")
+CONFIGS: dict[str, type] = {"genre-cnn": GenreConfig, "omr-resnet-bisru": OmrConfig, "omr-crnn-bilstm": OmrConfig,
+                            "retrieval-gcn": RetrievalConfig, "retrieval-dual": RetrievalConfig}
 
 
 def training_config(model_name: str, assignments: list[str] | tuple[str, ...] = (),

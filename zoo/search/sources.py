@@ -1,0 +1,144 @@
+"""What an index is built from and queried with: score files, page images, PDFs and recordings, read into pages
+(grayscale arrays) or samples, with a sentence for anything that cannot be read.
+
+Scores (MusicXML, .mxl, MEI, ABC, Humdrum) are read by music21 and engraved page by page by Verovio in a font the
+models were trained on; PDFs are rasterized page by page by poppler's ``pdftoppm``; recordings go through the shared
+audio decoder (:mod:`zoo.preprocessing.audio`), with its header checks.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cairosvg
+import numpy as np
+import verovio
+from PIL import Image, UnidentifiedImageError
+
+from zoo.models.inputs import read_bytes
+from zoo.preprocessing import audio, headers
+from zoo.preprocessing.errors import AudioInputError, ImageInputError, InputError, plain_message
+
+SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl", ".mei", ".abc", ".krn")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PDF_SUFFIXES = (".pdf",)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+SHEET_SUFFIXES = SCORE_SUFFIXES + IMAGE_SUFFIXES + PDF_SUFFIXES
+ENGRAVING_FONT = "Leipzig"  # a training font (Leland and Petaluma are held out for evaluation)
+PAGE_OPTIONS = {"font": ENGRAVING_FONT, "scale": 40, "pageWidth": 2100, "pageHeight": 2970, "breaks": "auto",
+                "header": "none", "footer": "none"}
+PDF_DPI = 150
+MAX_PAGES = 200  # a longer file is refused rather than read for minutes
+
+
+class SourceError(InputError):
+    """A file the index cannot use; the message says why."""
+
+
+def modality_of(path: Path) -> str:
+    """``sheet`` or ``audio`` by the file's suffix, or a SourceError naming what is accepted."""
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        return "sheet"
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    raise SourceError(f"{path.name}: {suffix or 'no suffix'} is neither a score ({', '.join(SCORE_SUFFIXES)}), an "
+                      f"image ({', '.join(IMAGE_SUFFIXES)}), a PDF nor a recording ({', '.join(AUDIO_SUFFIXES)})")
+
+
+def expand(inputs: list[Path]) -> list[Path]:
+    """Files as given, folders as the usable files under them (sorted); a missing path is a SourceError."""
+    found: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in
+                            SHEET_SUFFIXES + AUDIO_SUFFIXES)
+        elif p.exists():
+            found.append(p)
+        else:
+            raise SourceError(f"{p}: no such file or folder")
+    return found
+
+
+def pages(path: Path) -> list[np.ndarray]:
+    """The pages of a score, image or PDF as grayscale uint8 arrays (paper 255)."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return [_image(read_bytes(path, ImageInputError))]
+    if suffix in PDF_SUFFIXES:
+        return _pdf_pages(path)
+    if suffix in SCORE_SUFFIXES:
+        return _engraved_pages(path)
+    raise SourceError(f"{path.name}: not a score, image or PDF")
+
+
+def _image(data: bytes) -> np.ndarray:
+    headers.image_header(data)  # a decompression bomb is refused before it is decoded
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ImageInputError(f"not an image: {exc}") from None
+
+
+def _pdf_pages(path: Path) -> list[np.ndarray]:
+    binary = shutil.which("pdftoppm")
+    if binary is None:
+        raise SourceError("reading PDFs needs poppler's pdftoppm: apt-get install poppler-utils")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            subprocess.run([binary, "-r", str(PDF_DPI), "-gray", "-png", "-l", str(MAX_PAGES), str(path),
+                            f"{tmp}/page"], check=True, capture_output=True, timeout=600)
+        except subprocess.CalledProcessError as exc:
+            detail = exc.stderr.decode(errors="replace").strip().splitlines()
+            raise SourceError(f"{path.name}: not a readable PDF ({detail[-1] if detail else 'pdftoppm failed'})") \
+                from None
+        except subprocess.TimeoutExpired:
+            raise SourceError(f"{path.name}: rasterizing the PDF took over 10 minutes") from None
+        files = sorted(Path(tmp).glob("page*.png"))
+        if not files:
+            raise SourceError(f"{path.name}: the PDF has no pages")
+        return [np.asarray(Image.open(f).convert("L")) for f in files]
+
+
+def _engraved_pages(path: Path) -> list[np.ndarray]:
+    from music21 import musicxml
+
+    from zoo.notation.readers import parse_file
+
+    try:
+        score = parse_file(path)
+        xml = musicxml.m21ToXml.GeneralObjectExporter(score).parse().decode("utf-8")
+    except Exception as exc:  # music21 raises many types for a file it cannot read
+        raise SourceError(f"{path.name}: music21 cannot read it as a score ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+    verovio.enableLog(verovio.LOG_OFF)
+    tk = verovio.toolkit()
+    tk.setOptions(PAGE_OPTIONS)
+    if not tk.loadData(xml):
+        raise SourceError(f"{path.name}: Verovio cannot engrave it")
+    count = tk.getPageCount()
+    if count == 0:
+        raise SourceError(f"{path.name}: the score has no music to engrave")
+    if count > MAX_PAGES:
+        raise SourceError(f"{path.name}: {count} pages; at most {MAX_PAGES} are indexed per file")
+    out = []
+    for page in range(1, count + 1):
+        png = cairosvg.svg2png(bytestring=tk.renderToSVG(page).encode("utf-8"), background_color="white")
+        out.append(np.asarray(Image.open(io.BytesIO(png)).convert("L")))
+    return out
+
+
+def recording(path: Path | bytes) -> tuple[np.ndarray, int]:
+    """Mono samples and their rate, decoded by the shared front end (any accepted format, rate and length)."""
+    import tensorflow as tf
+
+    data = read_bytes(path, AudioInputError)
+    headers.audio_header(data)
+    try:
+        samples, rate = audio.decode_audio(tf.constant(data))
+        return samples.numpy(), int(rate.numpy())
+    except tf.errors.InvalidArgumentError as exc:
+        raise AudioInputError(plain_message(exc)) from None

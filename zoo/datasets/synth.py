@@ -128,6 +128,21 @@ def set_programs(midi_bytes: bytes, programs: Sequence[int] | int) -> bytes:
     return _to_bytes(midi)
 
 
+def merge_midi(files: Sequence[bytes]) -> bytes:
+    """One MIDI file playing ``files`` together: every track of the first, and the other files' tracks without their
+    tempo events (all must share the first's tempo map and ticks per beat, as Verovio's files of one segment do)."""
+    first = _read_midi(files[0])
+    merged = mido.MidiFile(type=1, ticks_per_beat=first.ticks_per_beat)
+    merged.tracks.extend(first.tracks)
+    for data in files[1:]:
+        other = _read_midi(data)
+        if other.ticks_per_beat != first.ticks_per_beat:
+            raise ValueError(f"MIDI files with {first.ticks_per_beat} and {other.ticks_per_beat} ticks per beat")
+        for track in other.tracks:
+            merged.tracks.append(_relative([(t, m) for t, m in _absolute(track) if m.type != "set_tempo"]))
+    return _to_bytes(merged)
+
+
 def _edit_track(track: mido.MidiTrack, channels: dict[int, int]) -> list[tuple[int, mido.Message]]:
     """Absolute-time events without melodic program changes, channels renumbered by ``channels``."""
     events = []

@@ -34,7 +34,7 @@ clean:
 
 # The full builds the shipped models are trained on and the benchmarks read (resumable; hours from scratch here).
 SZ := $(VENV)/bin/scorezoo
-.PHONY: data train-shipped-omr
+.PHONY: data train-shipped-omr train-shipped-retrieval
 data: setup
 	$(SZ) data build staff
 	$(SZ) data distort
@@ -47,12 +47,20 @@ data: setup
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance
 	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
+	$(SZ) data build pairs
 
 # The shipped omr-resnet-bisru, stage by stage, from its recipe (zoo/training/recipes/omr-resnet-bisru.json):
 # the 22-minute seed run, continued training on the staff data and its supplements, two WiSE-FT interpolations,
 # augmentations for spacing, margins and ink, and a sign head. Resumes where it stopped; about 14 hours here.
 train-shipped-omr: setup
 	$(SZ) recipe run omr-resnet-bisru
+
+# The shipped retrieval models (docs/decisions/0020-retrieval.md): retrieval-dual end to end, then retrieval-gcn's
+# graph and shared layers on its frozen trunks. About 50 minutes here.
+RETRIEVAL_MINUTES ?= 35
+train-shipped-retrieval: setup
+	$(SZ) train retrieval-dual --out runs/retrieval-dual --minutes $(RETRIEVAL_MINUTES)
+	$(SZ) train retrieval-gcn --out runs/retrieval-gcn --set train.init=runs/retrieval-dual --minutes 12
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train
@@ -75,6 +83,16 @@ bench-serving: setup
 .PHONY: bench-real-inputs
 bench-real-inputs: setup
 	$(PY) -m benchmarks.real_inputs
+
+# Audio <-> sheet retrieval: snippets at 2,000 test candidates (retrieval-gcn, retrieval-dual, CCA), piece
+# identification on held-out recordings and scores, and the cost of a query. bench-retrieval-train first retrains
+# the ablations (graph size k, no ranking term) into runs/retrieval-* (about 30 min here).
+.PHONY: bench-retrieval bench-retrieval-train
+bench-retrieval-train: setup
+	$(PY) -m benchmarks.retrieval train
+
+bench-retrieval: setup
+	$(PY) -m benchmarks.retrieval
 
 # The hardening defects re-run against a running server (answers, memory before/peak/after) and a bounded
 # hypothesis fuzz run over PredictRequests and raw REST requests (about 15 min here).

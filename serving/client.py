@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 
 GENRE_MODEL = "genre-cnn"
 OMR_MODEL = "omr-resnet-bisru"
+RETRIEVAL_MODEL = "retrieval-gcn"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -135,6 +136,54 @@ class ServingClient:
         from zoo.preprocessing import pages
 
         return self.recognize(pages.staff_images(_read(image)), model, version)
+
+    def embed_audio(self, recordings: Iterable[bytes | str | Path], model: str = RETRIEVAL_MODEL,
+                    version: int | None = None) -> list[dict[str, Any]]:
+        """One batched request: WAV bytes or paths → per recording ``{"vectors": [N, D], "seconds": [N],
+        "model_version"}``, one vector per 2-s excerpt every 0.5 s."""
+        return self._embed("embed_audio", "audio", "seconds", [_read(r) for r in recordings], model, version)
+
+    def embed_sheet(self, images: Iterable[bytes | str | Path], model: str = RETRIEVAL_MODEL,
+                    version: int | None = None) -> list[dict[str, Any]]:
+        """One batched request: snippet or staff images → per image ``{"vectors", "x", "model_version"}``. For a page,
+        :meth:`search` splits it into staves first."""
+        return self._embed("embed_sheet", "image", "x", [_read(i) for i in images], model, version)
+
+    def _embed(self, signature: str, name: str, where: str, data: list[bytes], model: str,
+               version: int | None) -> list[dict[str, Any]]:
+        import numpy as np
+
+        if not data:
+            return []
+        out = self.predict(model, {name: data}, signature=signature, version=version)
+        rows = np.asarray(out["input"])
+        return [{"vectors": np.asarray(out["vectors"])[rows == i], where: np.asarray(out[where])[rows == i],
+                 "model_version": out["model_version"]} for i in range(len(data))]
+
+    def search(self, index_dir: str | Path, query: bytes | str | Path, top: int = 10,
+               model: str = RETRIEVAL_MODEL, version: int | None = None) -> list[dict[str, Any]]:
+        """Matches of a query (a recording against a sheet index, or a page/staff/snippet image against a recording
+        index) from a local index, embedded by the server: the answer ``scorezoo search`` gives, as
+        :func:`zoo.search.index.rank_items` ranks it. The served model must be the one that built the index."""
+        import numpy as np
+
+        from zoo.preprocessing import pages
+        from zoo.search import index as search_index
+
+        found = search_index.Index.open(Path(index_dir))
+        data = _read(query)
+        if found.modality == "sheet":
+            part = self.embed_audio([data], model, version)[0]
+            positions = [{"seconds": round(float(t), 2)} for t in part["seconds"]]
+            return search_index.rank_items(found, part["vectors"], positions, top)
+        crops = pages.staff_crops(pages.gray_image(data))
+        crops = crops if len(crops) > 1 else [(pages.gray_image(data), (0, 0))]
+        images = [pages.png_bytes(crop) for crop, _ in crops]
+        parts = self.embed_sheet(images, model, version)
+        vectors = np.concatenate([p["vectors"] for p in parts])
+        positions = [{"page": 1, "system": k, "x": round(float(x) + left, 1)}
+                     for k, (p, (_, (left, _))) in enumerate(zip(parts, crops), start=1) for x in p["x"]]
+        return search_index.rank_items(found, vectors, positions, top)
 
     def metadata(self, model: str, version: int | None = None) -> dict[str, Any]:
         """``{"model_spec": ..., "signature_def": {name: SignatureDef as a dict}}``."""

@@ -30,7 +30,7 @@ import tensorflow as tf
 from spektral.layers import GCNConv
 
 from zoo.models.inputs import read_bytes
-from zoo.preprocessing import audio, snippets
+from zoo.preprocessing import audio, image, snippets
 from zoo.preprocessing.errors import AudioInputError, ImageInputError, plain_message
 from zoo.pretrained import Manifest, WeightsError
 from zoo.registry import ZooModel, register_model
@@ -270,6 +270,49 @@ class RetrievalModel(ZooModel):
             return np.zeros((0, self.config["embed_dim"]), np.float32)
         return np.concatenate([self.embed_inputs(modality, tf.constant(inputs[i:i + batch_size])).numpy()
                                for i in range(0, len(inputs), batch_size)])
+
+    def embed_chunks(self, modality: str, inputs: tf.Tensor) -> tf.Tensor:
+        """Embeddings [N, D] of network inputs [N, ...], :data:`audio.WINDOW_BATCH` at a time, so that a long
+        recording's memory stays bounded (graph code, for the serving signatures)."""
+        count = tf.shape(inputs)[0]
+        chunks = (count + audio.WINDOW_BATCH - 1) // audio.WINDOW_BATCH
+        out = tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None, self.config["embed_dim"]]))
+
+        def step(i: tf.Tensor, out: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+            chunk = inputs[i * audio.WINDOW_BATCH:(i + 1) * audio.WINDOW_BATCH]
+            return i + 1, out.write(i, self.embed_inputs(modality, chunk))
+
+        _, out = tf.while_loop(lambda i, _: i < chunks, step, (tf.constant(0), out))
+        return tf.reshape(out.concat(), [-1, self.config["embed_dim"]])
+
+    def serving_signatures(self, formats: Sequence[str] = ("wav",)) -> dict[str, Any]:
+        """``embed_audio(audio: string[B])`` → every 2-s excerpt (every 0.5 s) of each recording, and
+        ``embed_sheet(image: string[B])`` → every window of each snippet or staff image: ``vectors`` [N, D]
+        (L2-normalised), ``input`` [N] (which input each came from), and ``seconds`` or ``x`` [N] (the window centre).
+        The windows are the library's (:func:`snippets.recording_inputs`, :func:`snippets.staff_inputs`); a page
+        is split into staves by the client, as for recognition. WAV only by default (stock TF Serving)."""
+        mel_spec = tf.RaggedTensorSpec([None, *snippets.AUDIO_SHAPE], tf.float32, 0)
+        sheet_spec = tf.RaggedTensorSpec([None, *snippets.SHEET_SHAPE], tf.float32, 0)
+        where_spec = tf.RaggedTensorSpec([None], tf.float32, 0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+        def embed_audio(audio_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            windows, seconds = tf.map_fn(lambda d: snippets.recording_inputs(*audio.decode_audio(d, formats)),
+                                         audio_bytes, fn_output_signature=(mel_spec, where_spec))
+            return {"vectors": self.embed_chunks("audio", windows.flat_values), "seconds": seconds.flat_values,
+                    "input": tf.cast(windows.value_rowids(), tf.int32)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
+        def embed_sheet(images: tf.Tensor) -> dict[str, tf.Tensor]:
+            windows, xs = tf.map_fn(lambda d: snippets.staff_inputs(image.decode_image(d)), images,
+                                    fn_output_signature=(sheet_spec, where_spec))
+            return {"vectors": self.embed_chunks("sheet", windows.flat_values), "x": xs.flat_values,
+                    "input": tf.cast(windows.value_rowids(), tf.int32)}
+
+        return {"embed_audio": embed_audio.get_concrete_function(),
+                "embed_sheet": embed_sheet.get_concrete_function(),
+                "serving_default": embed_audio.get_concrete_function()}
 
     def predict(self, inputs: Any) -> Any:
         """Embeddings of audio excerpts ({"audio": [...]}) or sheet snippets ({"sheet": [...]})."""

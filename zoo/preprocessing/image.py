@@ -20,7 +20,7 @@ LOOSE_SIDE_MARGIN = 0.2  # the same left and right (where the distorted staves h
 INK_DEPTH = 0.25  # ink: darker than the paper by this share of the way from the paper to the darkest pixel
 
 
-def _check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
+def check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
     with tf.control_dependencies([tf.debugging.Assert(ok, [message], summarize=1)]):
         return tf.identity(x)
 
@@ -42,7 +42,7 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
     """
     kind = tf.argmax(tf.stack([tf.strings.substr(substr(data, 0, len(m)), 0, len(m)) == m for m in _SIGNATURES]
                               + [tf.constant(True)]), output_type=tf.int32)
-    kind = _check(kind, kind < len(_SIGNATURES), "not a PNG, JPEG or BMP image (unrecognised header bytes)")
+    kind = check(kind, kind < len(_SIGNATURES), "not a PNG, JPEG or BMP image (unrecognised header bytes)")
 
     def png() -> tf.Tensor:  # IHDR follows the signature: width and height, big-endian
         return tf.stack([uint(data, 16, 4, True), uint(data, 20, 4, True)])
@@ -64,16 +64,16 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     :data:`MAX_INPUT_PIXELS` costs nothing but its bytes.
     """
     data = tf.convert_to_tensor(image_bytes, tf.string)
-    data = _check(data, tf.strings.length(data) > 0, "image bytes are empty")
+    data = check(data, tf.strings.length(data) > 0, "image bytes are empty")
     size = header_size(data)
-    data = _check(data, tf.reduce_min(size) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (size[0], size[1])))
-    data = _check(data, size[0] * size[1] <= MAX_INPUT_PIXELS,
+    data = check(data, tf.reduce_min(size) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (size[0], size[1])))
+    data = check(data, size[0] * size[1] <= MAX_INPUT_PIXELS,
                   tf.strings.format(LARGE_MESSAGE, (size[0], size[1])))
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image = tf.image.rgb_to_grayscale(tf.image.convert_image_dtype(image, tf.float32))
     shape = tf.shape(image)  # the decoded size, in case a header lied
-    image = _check(image, tf.reduce_min(shape[:2]) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (shape[1], shape[0])))
-    return _check(image, shape[0] * shape[1] <= MAX_INPUT_PIXELS,
+    image = check(image, tf.reduce_min(shape[:2]) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (shape[1], shape[0])))
+    return check(image, shape[0] * shape[1] <= MAX_INPUT_PIXELS,
                   tf.strings.format(LARGE_MESSAGE, (shape[1], shape[0])))
 
 
@@ -123,10 +123,10 @@ def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
     """[H, W, 1] paper-white image → loose margins trimmed → [height, W', 1] ink-white, W' = W·height/H."""
     image = tf.convert_to_tensor(image, tf.float32)
     contrast = tf.reduce_max(image) - tf.reduce_min(image)
-    image = trim_margins(_check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)"))
+    image = trim_margins(check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)"))
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     width = tf.maximum(1, tf.cast(tf.round(shape[1] * height / shape[0]), tf.int32))
-    width = _check(width, width <= MAX_WIDTH,
+    width = check(width, width <= MAX_WIDTH,
                    tf.strings.format("staff is {} px wide at height " f"{height}; at most {MAX_WIDTH} px — "
                                      "split pages into staves first", width))
     resized = tf.image.resize(image, [height, width], method="area", antialias=True)

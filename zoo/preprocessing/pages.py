@@ -17,7 +17,7 @@ from zoo.preprocessing.errors import ImageInputError
 LINE_FILL = 0.5  # a staff-line row has ink over at least this fraction of the widest row
 
 
-def _gray(data: bytes) -> np.ndarray:
+def gray_image(data: bytes) -> np.ndarray:
     """The page in grayscale; its header is checked first, so a decompression bomb is refused undecoded."""
     headers.image_header(data)
     try:
@@ -51,10 +51,9 @@ def group_staves(lines: list[float]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in staves if b - a >= 2.5 * space]  # at least ~4 lines
 
 
-def split_staves(data: bytes) -> list[bytes]:
-    """PNG crops of every staff on the page, top to bottom (a single staff gives itself back); none if no staff
-    lines are found (too faint to split on, as in a photo)."""
-    gray = _gray(data)
+def staff_crops(gray: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Each staff of a grayscale page, top to bottom, cropped to its ink between the midlines to its neighbours,
+    with the crop's (left, top) on the page; none if no staff lines are found."""
     ink = gray < 128
     staves = group_staves(staff_line_rows(ink))
     if not staves:
@@ -65,11 +64,21 @@ def split_staves(data: bytes) -> list[bytes]:
         band = gray[top:bottom]
         cols = np.flatnonzero((band < 128).any(axis=0))
         rows = np.flatnonzero((band < 128).any(axis=1))
-        band = band[max(0, rows[0] - 2): rows[-1] + 3, max(0, cols[0] - 2): cols[-1] + 3]
-        buf = io.BytesIO()
-        Image.fromarray(band).save(buf, format="PNG")
-        crops.append(buf.getvalue())
+        y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
+        crops.append((band[y0: rows[-1] + 3, x0: cols[-1] + 3], (int(x0), int(top + y0))))
     return crops
+
+
+def png_bytes(gray: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def split_staves(data: bytes) -> list[bytes]:
+    """PNG crops of every staff on the page, top to bottom (a single staff gives itself back); none if no staff
+    lines are found (too faint to split on, as in a photo)."""
+    return [png_bytes(band) for band, _ in staff_crops(gray_image(data))]
 
 
 def staff_images(data: bytes) -> list[bytes]:

@@ -194,7 +194,7 @@ class RetrievalTrain:
     patience: int = 5
     val_candidates: int = 2000
     bank_size: int = 4000
-    audio: str = "audio"  # audio (the snippet's part) | audio_ensemble (every part)
+    audio: str = "both"  # audio (the snippet's part) | audio_ensemble (every part) | both (each pair either, at random)
     init: str = ""
     seed: int = 0
     verbose: int = 1
@@ -215,7 +215,7 @@ class RetrievalConfig:
         return self
 
 
-RETRIEVAL_AUDIO = ("audio", "audio_ensemble")
+RETRIEVAL_AUDIO = ("audio", "audio_ensemble", "both")
 CONFIGS: dict[str, type] = {"genre-cnn": GenreConfig, "omr-resnet-bisru": OmrConfig, "omr-crnn-bilstm": OmrConfig,
                             "retrieval-gcn": RetrievalConfig, "retrieval-dual": RetrievalConfig}
 

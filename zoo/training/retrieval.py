@@ -32,6 +32,7 @@ from zoo.training import plots
 from zoo.training.configs import RetrievalConfig
 
 INPUTS_DIR = "inputs"
+TEST_CANDIDATES = 2000  # MSMD's protocol
 
 
 @dataclass
@@ -192,8 +193,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
     tf.keras.utils.set_random_seed(run.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train_pairs = load_pairs(data_dir, "train", run.audio)
-    val_pairs = candidates(load_pairs(data_dir, "validation", run.audio), run.val_candidates, run.seed)
+    part_audio = "audio" if run.audio == "both" else run.audio  # what validation and test pair snippets with
+    train_pairs = load_pairs(data_dir, "train", part_audio)
+    ensemble = load_pairs(data_dir, "train", "audio_ensemble").audio if run.audio == "both" else None
+    val_pairs = candidates(load_pairs(data_dir, "validation", part_audio), run.val_candidates, run.seed)
     prep_seconds = time.perf_counter() - t0
     model: RetrievalModel = zoo.create_model(model_name, **config.model.overrides())
     frozen = bool(run.init)
@@ -215,7 +218,17 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
                                                                     min(run.bank_size, len(train_pairs)), False))
             model.set_bank({m: train_raw[m][chosen] for m in MODALITIES})
             bank_rows[chosen] = np.arange(len(chosen), dtype=np.int32)
-        ds = tf.data.Dataset.from_tensor_slices((train_raw["sheet"], train_raw["audio"], labels, bank_rows))
+        if ensemble is None:
+            ds = tf.data.Dataset.from_tensor_slices((train_raw["sheet"], train_raw["audio"], labels, bank_rows))
+        else:
+            heard = np.concatenate([model.raw_features("audio", tf.cast(ensemble[i:i + 256], tf.float32)).numpy()
+                                    for i in range(0, len(ensemble), 256)])
+            ds = tf.data.Dataset.from_tensor_slices((train_raw["sheet"], train_raw["audio"], heard, labels, bank_rows))
+            ds = ds.map(lambda s, a, e, y, b: (s, tf.where(tf.random.uniform([]) < 0.5, a, e), y, b))
+    elif ensemble is not None:  # each pair hears its part alone or the whole ensemble, at random
+        ds = tf.data.Dataset.from_tensor_slices((train_pairs.sheet, train_pairs.audio, ensemble, labels, bank_rows))
+        ds = ds.map(lambda s, a, e, y, b: (*augment(s, tf.where(tf.random.uniform([]) < 0.5, a, e), y, run.shift), b),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = tf.data.Dataset.from_tensor_slices((train_pairs.sheet, train_pairs.audio, labels, bank_rows))
         ds = ds.map(lambda s, a, y, b: (*augment(s, a, y, run.shift), b), num_parallel_calls=tf.data.AUTOTUNE)
@@ -275,8 +288,11 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
         model.set_bank({m: model.bank[m].numpy().astype(np.float16) for m in MODALITIES})  # as shipped
         extra["bank"] = {**file_entry(out_dir, bank_path(out_dir).name), "items": int(model.bank["sheet"].shape[0]),
                          "raw_dim": int(model.config["raw_dim"])}
-    test_pairs = candidates(load_pairs(data_dir, "test", run.audio), 2000, 0)
+    test_pairs = candidates(load_pairs(data_dir, "test", part_audio), TEST_CANDIDATES, 0)
     results = {"validation": evaluate(embed_pairs(model, val_pairs)), "test": evaluate(embed_pairs(model, test_pairs))}
+    if run.audio == "both":
+        results["test_ensemble_audio"] = evaluate(embed_pairs(
+            model, candidates(load_pairs(data_dir, "test", "audio_ensemble"), TEST_CANDIDATES, 0)))
     if model.uses_graph:
         results["test_transductive"] = evaluate(embed_pairs(model, test_pairs, transductive=True))
     plots.training_curves({k: v for k, v in history.items() if v}, out_dir / "training_curves.png", model_name)

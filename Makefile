@@ -57,10 +57,9 @@ train-shipped-omr: setup
 
 # The shipped retrieval models (docs/decisions/0020-retrieval.md): retrieval-dual end to end, then retrieval-gcn's
 # graph and shared layers on its frozen trunks. About 50 minutes here.
-RETRIEVAL_MINUTES ?= 35
 train-shipped-retrieval: setup
-	$(SZ) train retrieval-dual --out runs/retrieval-dual --minutes $(RETRIEVAL_MINUTES)
-	$(SZ) train retrieval-gcn --out runs/retrieval-gcn --set train.init=runs/retrieval-dual --minutes 12
+	$(SZ) train retrieval-dual --out runs/retrieval-dual --epochs 12 --minutes 45
+	$(SZ) train retrieval-gcn --out runs/retrieval-gcn --set train.init=runs/retrieval-dual --epochs 40 --minutes 12
 
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train

@@ -49,7 +49,7 @@ def train_ablations(data: Path) -> None:
             print(f"{name}: done already", flush=True)
             continue
         command = [sys.executable, "-m", "zoo", "train", "retrieval-gcn", "--data", str(data), "--out",
-                   str(RUNS / name), "--set", f"train.init={dual}", "--set", "train.minutes=8"]
+                   str(RUNS / name), "--set", f"train.init={dual}", "--set", "train.minutes=8", "--set", "train.max_epochs=40"]
         for s in settings:
             command += ["--set", s]
         print(" ".join(command), flush=True)
@@ -82,6 +82,8 @@ def snippet_results(data: Path) -> dict[str, Any]:
         rows[label] = trainer.evaluate(emb)
         ranks[label] = {"audio→sheet": _ranks(emb["audio"], emb["sheet"]),
                         "sheet→audio": _ranks(emb["sheet"], emb["audio"])}
+        if label == "retrieval-gcn (inductive)":
+            _query_plot(test, emb, PLOTS / "query_matches.png")
         if not transductive:
             rows[f"{label}, ensemble audio"] = trainer.evaluate(trainer.embed_pairs(model, ensemble))
         print(f"{label}: {rows[label]}", flush=True)
@@ -94,6 +96,36 @@ def snippet_results(data: Path) -> dict[str, Any]:
             print(f"{name}: {ablation[name]}", flush=True)
     _rank_histograms(ranks, PLOTS / "rank_histograms.png")
     return {"candidates": len(test), "models": rows, "ablation": ablation}
+
+
+def _query_plot(test: trainer.Pairs, emb: dict[str, np.ndarray], out: Path, queries: tuple[int, ...] = (0, 500, 1000),
+                top: int = 4) -> None:
+    """A few audio queries (log-mel) beside their best sheet matches; the true snippet is framed in green."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    queries = tuple(q for q in queries if q < len(test))
+    fig, axes = plt.subplots(len(queries), top + 1, figsize=(2.6 * (top + 1), 2.3 * len(queries)), squeeze=False)
+    for row, q in zip(axes, queries):
+        row[0].imshow(np.asarray(test.audio[q], np.float32).T, origin="lower", aspect="auto", cmap="magma")
+        row[0].set_title(f"query {test.sample_ids[q][-28:]}", fontsize=7)
+        order = np.argsort(-(emb["sheet"] @ emb["audio"][q]))[:top]
+        for k, (ax, i) in enumerate(zip(row[1:], order), start=1):
+            ax.imshow(np.asarray(test.sheet[i], np.float32)[..., 0], cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(f"{k}. {'match' if i == q else test.sample_ids[i][-22:]}", fontsize=7,
+                         color="green" if i == q else "black")
+            for side in ax.spines.values():
+                side.set_edgecolor("green" if i == q else "none")
+                side.set_linewidth(3)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
 
 
 def _ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:

@@ -108,17 +108,25 @@ def client() -> None:
 
 
 def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | None, timeout: float,
-                as_json: bool) -> None:
-    from serving.client import GENRE_MODEL, OMR_MODEL, ServingClient, ServingError
+                as_json: bool, index_dir: Path | None = None, top: int = 10) -> None:
+    from serving.client import GENRE_MODEL, OMR_MODEL, RETRIEVAL_MODEL, ServingClient, ServingError
     from zoo.preprocessing.errors import InputError
+    from zoo.search.index import SearchIndexError
 
     failed = 0
     with ServingClient(server, timeout=timeout) as c:
-        model = model or (GENRE_MODEL if kind == "genre" else OMR_MODEL)
+        model = model or {"genre": GENRE_MODEL, "recognize": OMR_MODEL, "search": RETRIEVAL_MODEL}[kind]
         for path in files:  # one request per file, so that a bad file gets its own error line
             try:
                 # a page of several staves is split here, as the library splits it, and read in one request
-                results = c.genre([path], model=model) if kind == "genre" else c.recognize_page(path, model=model)
+                if kind == "genre":
+                    results = c.genre([path], model=model)
+                elif kind == "recognize":
+                    results = c.recognize_page(path, model=model)
+                else:
+                    results = [{"matches": c.search(index_dir, path, top, model=model)}]
+            except SearchIndexError as exc:
+                raise click.ClickException(str(exc)) from None
             except InputError as exc:
                 failed += 1
                 error = str(exc)
@@ -136,8 +144,10 @@ def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | No
                     click.echo(json.dumps({"file": str(path), **result} if len(results) == 1 else
                                           {"file": str(path), "staves": results}))
                 elif kind == "genre":
-                    top = sorted(result["scores"].items(), key=lambda kv: -kv[1])[:3]
-                    click.echo(f"{path}: {result['genre']}  ({', '.join(f'{g} {p:.2f}' for g, p in top)})")
+                    best = sorted(result["scores"].items(), key=lambda kv: -kv[1])[:3]
+                    click.echo(f"{path}: {result['genre']}  ({', '.join(f'{g} {p:.2f}' for g, p in best)})")
+                elif kind == "search":
+                    click.echo(f"{path}: " + "; ".join(f"{m['item']} {m['score']:.3f}" for m in result["matches"]))
                 else:
                     for k, staff in enumerate(results):
                         label = f"{path}" + (f" [staff {k + 1}]" if len(results) > 1 else "")
@@ -174,3 +184,19 @@ def client_recognize(files: tuple[Path, ...], server: str, model: str | None, ti
                      as_json: bool) -> None:
     """Recognize each staff PNG FILE with the served model (PrIMuS semantic tokens)."""
     _run_client("recognize", files, server, model, timeout, as_json)
+
+
+@client.command("search")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True,
+              help="A local index built by the model the server serves.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@_SERVER
+@click.option("--model", default=None, help="Served model name [default: retrieval-gcn].")
+@_TIMEOUT
+@_JSON
+def client_search(files: tuple[Path, ...], index_dir: Path, top: int, server: str, model: str | None,
+                  timeout: float, as_json: bool) -> None:
+    """Search a local index with each FILE (a recording against scores, an image against recordings), embedded by
+    the served model."""
+    _run_client("search", files, server, model, timeout, as_json, index_dir, top)

@@ -37,9 +37,10 @@ def _candidates(recipe: dict[str, Any], rng: random.Random) -> dict[str, list[tu
     return out
 
 
-def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed: int = 20261207) -> list[dict[str, Any]]:
-    """Write ``scores/<key>.musicxml`` and ``recordings/<key>.wav`` for ``per_genre`` test pieces of each genre;
-    returns (and writes to ``pieces.jsonl``) one row per piece."""
+def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed: int = 20261207,
+                 genres: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Write ``scores/<key>.musicxml`` and ``recordings/<key>.wav`` for ``per_genre`` test pieces of each genre (or
+    of ``genres``); returns (and writes to ``pieces.jsonl``) one row per piece."""
     from music21 import musicxml
 
     from zoo.search.sources import PAGE_OPTIONS
@@ -54,6 +55,8 @@ def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed
     tk = verovio.toolkit()
     tk.setOptions(PAGE_OPTIONS)
     for name, works in _candidates(recipe, rng).items():
+        if genres is not None and name not in genres:
+            continue
         by_file: dict[corpus.CorpusFile, list[int]] = {}
         for f, n in works:  # a collection file is parsed once for all its works (an Essen file holds hundreds)
             by_file.setdefault(f, []).append(n)

@@ -62,10 +62,11 @@ def staff_build(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported_models(tmp_path_factory):
-    """genre-cnn and omr-resnet-bisru exported once with their shipped weights; copy before changing it."""
+    """genre-cnn, omr-resnet-bisru and retrieval-gcn exported once with their shipped weights; copy before changing
+    it."""
     from serving.export import export
 
     root = tmp_path_factory.mktemp("exported")
-    for name in ("genre-cnn", "omr-resnet-bisru"):
+    for name in ("genre-cnn", "omr-resnet-bisru", "retrieval-gcn"):
         export(name, root)
     return root

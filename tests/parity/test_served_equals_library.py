@@ -1,6 +1,6 @@
 """What the library answers, the served model answers: the library, the exported SavedModel and the running server
-give the same genres and scores (long recordings included) and the same tokens and confidences (pages of several
-staves included), on the same inputs."""
+give the same genres and scores (long recordings included), the same tokens and confidences (pages of several
+staves included), and the same retrieval vectors and matches, on the same inputs."""
 from __future__ import annotations
 
 import io
@@ -23,7 +23,8 @@ PNG = "000051652-1_2_1.png"
 
 @pytest.fixture(scope="module")
 def served(exported_models):
-    entries = [config_lib.ModelEntry(name, exported_models / name) for name in ("genre-cnn", "omr-resnet-bisru")]
+    entries = [config_lib.ModelEntry(name, exported_models / name)
+               for name in ("genre-cnn", "omr-resnet-bisru", "retrieval-gcn")]
     server = ModelServer(entries, port=portpicker.pick_unused_port(), poll_seconds=0).start()
     with ServingClient(f"127.0.0.1:{server.port}", timeout=120) as client:
         yield client
@@ -112,3 +113,24 @@ def test_a_page_of_staves_reads_the_same_in_the_library_and_through_the_server(p
         assert theirs["confidence"] == pytest.approx(ours["confidence"], abs=1e-5)
         np.testing.assert_allclose(theirs["token_confidences"], ours["token_confidences"], atol=1e-4)
     assert library[0]["tokens"] != library[2]["tokens"]  # three different staves: the last cut shorter
+
+
+def test_retrieval_vectors_and_matches_are_the_same_in_the_library_and_through_the_server(
+        recordings, primus_fixture, served, tmp_path):
+    from zoo.search import index as search_index
+    from zoo.search import sources, windows
+
+    model = zoo.load("retrieval-gcn")
+    clip = recordings["25.5 s, 44.1 kHz stereo"]
+    library = model.embed_array("audio", windows.recording_windows(*sources.recording(clip)).inputs)
+    over_grpc = served.embed_audio([clip])[0]
+    np.testing.assert_allclose(over_grpc["vectors"], library, atol=1e-4)
+    assert over_grpc["seconds"][0] == 1.0 and len(over_grpc["seconds"]) == len(library)
+    page = primus_fixture / PNG
+    (tmp_path / "scores").mkdir()
+    (tmp_path / "scores" / "fixture.png").write_bytes(page.read_bytes())
+    search_index.build([tmp_path / "scores" / "fixture.png"], tmp_path / "index", model)
+    index = search_index.Index.open(tmp_path / "index")
+    query = tmp_path / "clip.wav"
+    query.write_bytes(clip)
+    assert served.search(tmp_path / "index", query, top=1) == search_index.search(index, model, query, top=1)

@@ -30,7 +30,9 @@ SHEET_SUFFIXES = SCORE_SUFFIXES + IMAGE_SUFFIXES + PDF_SUFFIXES
 ENGRAVING_FONT = "Leipzig"  # a training font (Leland and Petaluma are held out for evaluation)
 PAGE_OPTIONS = {"font": ENGRAVING_FONT, "scale": 40, "pageWidth": 2100, "pageHeight": 2970, "breaks": "auto",
                 "header": "none", "footer": "none"}
-PDF_DPI = 150
+RENDER_ZOOM = 2.5  # engraved pages are rasterized at 2100 × 2970 px, as an A4 page scanned at 250 dpi: at Verovio's
+# own 840 px width a staff line is a fraction of a pixel, too faint to find staves by
+PDF_DPI = 250  # as engraved pages are rendered
 MAX_PAGES = 200  # a longer file is refused rather than read for minutes
 
 
@@ -126,7 +128,8 @@ def _engraved_pages(path: Path) -> list[np.ndarray]:
         raise SourceError(f"{path.name}: {count} pages; at most {MAX_PAGES} are indexed per file")
     out = []
     for page in range(1, count + 1):
-        png = cairosvg.svg2png(bytestring=tk.renderToSVG(page).encode("utf-8"), background_color="white")
+        png = cairosvg.svg2png(bytestring=tk.renderToSVG(page).encode("utf-8"), background_color="white",
+                               scale=RENDER_ZOOM)
         out.append(np.asarray(Image.open(io.BytesIO(png)).convert("L")))
     return out
 

@@ -57,6 +57,15 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
     return tf.switch_case(kind, [png, jpeg, bmp])
 
 
+def to_paper(pixels: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels [H, W, 3] (or [H, W] grayscale) → [H, W, 1] float32 in [0, 1], exactly as :func:`decode_image`
+    converts what it decodes: the library's numpy pages go through here, so they match what a server decodes."""
+    pixels = tf.convert_to_tensor(pixels)
+    if pixels.shape.rank == 2:
+        pixels = tf.image.grayscale_to_rgb(pixels[..., None])
+    return tf.image.rgb_to_grayscale(tf.image.convert_image_dtype(pixels, tf.float32))
+
+
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     """PNG/JPEG/BMP bytes → [H, W, 1] float32 in [0, 1] (1 = white paper); colour is converted.
 
@@ -69,8 +78,7 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     data = check(data, tf.reduce_min(size) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (size[0], size[1])))
     data = check(data, size[0] * size[1] <= MAX_INPUT_PIXELS,
                   tf.strings.format(LARGE_MESSAGE, (size[0], size[1])))
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.rgb_to_grayscale(tf.image.convert_image_dtype(image, tf.float32))
+    image = to_paper(tf.io.decode_image(data, channels=3, expand_animations=False))
     shape = tf.shape(image)  # the decoded size, in case a header lied
     image = check(image, tf.reduce_min(shape[:2]) >= MIN_SIDE, tf.strings.format(SMALL_MESSAGE, (shape[1], shape[0])))
     return check(image, shape[0] * shape[1] <= MAX_INPUT_PIXELS,

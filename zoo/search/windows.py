@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from zoo.preprocessing import image, snippets
 from zoo.preprocessing import pages as staff_finding
-from zoo.preprocessing import snippets
 
 
 
@@ -39,7 +39,7 @@ def page_windows(page: np.ndarray, page_number: int = 1) -> Windows:
     inputs, positions = [], []
     for system, (crop, (left, _)) in enumerate(crops, start=1):
         try:
-            found, xs = snippets.staff_inputs(crop[..., None].astype(np.float32) / 255.0)
+            found, xs = snippets.staff_inputs(image.to_paper(crop))
         except tf.errors.InvalidArgumentError:  # no staff line in this crop
             continue
         inputs.append(found.numpy())

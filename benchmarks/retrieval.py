@@ -25,7 +25,6 @@ import numpy as np
 import zoo
 from benchmarks.report import RESULTS, ROOT, stamp, table, write_section
 from zoo import paths
-from zoo.models.retrieval import MODALITIES
 from zoo.training import retrieval as trainer
 
 RUNS = ROOT / "runs"
@@ -49,7 +48,8 @@ def train_ablations(data: Path) -> None:
             print(f"{name}: done already", flush=True)
             continue
         command = [sys.executable, "-m", "zoo", "train", "retrieval-gcn", "--data", str(data), "--out",
-                   str(RUNS / name), "--set", f"train.init={dual}", "--set", "train.minutes=8", "--set", "train.max_epochs=40"]
+                   str(RUNS / name), "--set", f"train.init={dual}", "--set", "train.minutes=8",
+                   "--set", "train.max_epochs=40"]
         for s in settings:
             command += ["--set", s]
         print(" ".join(command), flush=True)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from music21 import stream
 
 from zoo.datasets import build, corpus, engrave, genre, recipes, segments, synth

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from zoo.preprocessing import audio, image
 

@@ -18,7 +18,6 @@ from zoo.preprocessing import image, snippets
 from zoo.preprocessing import pages as staff_finding
 
 
-
 @dataclass
 class Windows:
     """Network inputs [N, ...] of one file's windows and their positions (page, system, x, seconds; None where

@@ -258,11 +258,13 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
     best, best_epoch, waited, t1 = -1.0, 0, 0, time.perf_counter()
     for epoch in range(1, run.max_epochs + 1):
         sums: dict[str, float] = {}
-        for n, batch in enumerate(ds, start=1):
+        steps = 0
+        for batch in ds:
+            steps += 1
             for k, v in step(*batch).items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         for k in ("loss", "ranking", "label", "invariance"):
-            history[k].append(sums[k] / max(1, n))
+            history[k].append(sums[k] / max(1, steps))
         result = evaluate(embed_pairs(model, raw=val_raw) if frozen else embed_pairs(model, val_pairs))
         score = mean_mrr(result)
         history["val_mrr"].append(score)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ import numpy as np
 import zoo
 from benchmarks.report import RESULTS, ROOT, stamp, table, write_section
 from zoo import paths
+from zoo.metrics import retrieval_ranks
+from zoo.preprocessing import pages
 from zoo.training import retrieval as trainer
 
 RUNS = ROOT / "runs"
@@ -80,8 +81,8 @@ def snippet_results(data: Path) -> dict[str, Any]:
                                        ("retrieval-gcn (transductive)", gcn, True), ("retrieval-dual", dual, False)):
         emb = trainer.embed_pairs(model, test, transductive=transductive)
         rows[label] = trainer.evaluate(emb)
-        ranks[label] = {"audio→sheet": _ranks(emb["audio"], emb["sheet"]),
-                        "sheet→audio": _ranks(emb["sheet"], emb["audio"])}
+        ranks[label] = {"audio→sheet": retrieval_ranks(emb["audio"], emb["sheet"]),
+                        "sheet→audio": retrieval_ranks(emb["sheet"], emb["audio"])}
         if label == "retrieval-gcn (inductive)":
             _query_plot(test, emb, PLOTS / "query_matches.png")
         if not transductive:
@@ -126,12 +127,6 @@ def _query_plot(test: trainer.Pairs, emb: dict[str, np.ndarray], out: Path, quer
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-
-
-def _ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    from zoo.metrics import retrieval_ranks
-
-    return retrieval_ranks(queries, gallery)
 
 
 def _rank_histograms(ranks: dict[str, dict[str, np.ndarray]], out: Path) -> None:
@@ -189,7 +184,7 @@ def piece_results(pieces_dir: Path, per_genre: int) -> dict[str, Any]:
         hits_a.append([m["item"] for m in found].index(r["score"]) + 1 if r["score"] in
                       [m["item"] for m in found] else 99)
         page = sources.pages(pieces_dir / "scores" / r["score"])[0]
-        found = search_index.search(recordings_index, model, _png(page), 5, "sheet")
+        found = search_index.search(recordings_index, model, pages.png_bytes(page), 5, "sheet")
         names = [m["item"] for m in found]
         hits_s.append(names.index(r["recording"]) + 1 if r["recording"] in names else 99)
     top = lambda hits, k: round(float(np.mean(np.asarray(hits) <= k)), 4)  # noqa: E731
@@ -209,14 +204,6 @@ def _count(rows: list[dict[str, Any]]) -> dict[str, int]:
     for r in rows:
         out[r["genre"]] = out.get(r["genre"], 0) + 1
     return out
-
-
-def _png(page: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(page).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _cost(scores: Any, model: Any, rows: list[dict[str, Any]], pieces_dir: Path) -> dict[str, Any]:

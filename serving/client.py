@@ -176,8 +176,7 @@ class ServingClient:
             part = self.embed_audio([data], model, version)[0]
             positions = [{"seconds": round(float(t), 2)} for t in part["seconds"]]
             return search_index.rank_items(found, part["vectors"], positions, top)
-        crops = pages.staff_crops(pages.gray_image(data))
-        crops = crops if len(crops) > 1 else [(pages.gray_image(data), (0, 0))]
+        crops = pages.staves_or_page(pages.gray_image(data))
         images = [pages.png_bytes(crop) for crop, _ in crops]
         parts = self.embed_sheet(images, model, version)
         vectors = np.concatenate([p["vectors"] for p in parts])

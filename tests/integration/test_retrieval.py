@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.datasets import pairs
+from zoo.preprocessing import pages
 from zoo.search import index as search_index
 from zoo.search import sources, windows
 from zoo.training import retrieval as trainer
@@ -103,7 +104,7 @@ def test_saved_model_signatures_answer_as_the_library(runs, tmp_path):
     np.testing.assert_allclose(mine, library, atol=1e-4)
     page = (segment / "page.png").read_bytes()
     sheet = served.signatures["embed_sheet"](image=tf.constant([page]))
-    found = windows.page_windows(sources._image(page))
+    found = windows.page_windows(pages.gray_image(page))
     np.testing.assert_allclose(sheet["vectors"].numpy(), model.embed_array("sheet", found.inputs), atol=1e-4)
     np.testing.assert_allclose(sheet["x"].numpy(), [p["x"] for p in found.positions], atol=0.05)
     with pytest.raises(tf.errors.InvalidArgumentError, match="no staff found"):
@@ -111,8 +112,6 @@ def test_saved_model_signatures_answer_as_the_library(runs, tmp_path):
 
 
 def _blank_png() -> bytes:
-    from zoo.preprocessing import pages
-
     return pages.png_bytes(np.full((60, 90), 255, np.uint8))
 
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 import verovio
+from music21 import musicxml
 from tqdm import tqdm
 
 from zoo.datasets import build, corpus, genre, recipes, synth
 from zoo.preprocessing import audio
+from zoo.search.sources import PAGE_OPTIONS
 
 DATASET = "pieces"
 
@@ -41,10 +43,6 @@ def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed
                  genres: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """Write ``scores/<key>.musicxml`` and ``recordings/<key>.wav`` for ``per_genre`` test pieces of each genre (or
     of ``genres``); returns (and writes to ``pieces.jsonl``) one row per piece."""
-    from music21 import musicxml
-
-    from zoo.search.sources import PAGE_OPTIONS
-
     recipe = recipes.load_recipe("pairs")
     pool = [int(p) for p in recipes.load_recipe(recipe["genres_recipe"])["instrument_pool"]]
     rng = random.Random(seed)
@@ -70,7 +68,7 @@ def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed
                     if have >= per_genre:
                         break
                     try:
-                        row = _one_piece(piece, name, out_dir, seconds, pool, recipe, tk, musicxml)
+                        row = _one_piece(piece, name, out_dir, seconds, pool, recipe, tk)
                     except Exception as exc:  # noqa: BLE001 - a piece music21 or Verovio cannot render is skipped
                         bar.write(f"skipped {piece.piece_id}: {build.reason_of(exc)}")
                         continue
@@ -84,7 +82,7 @@ def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed
 
 
 def _one_piece(piece: corpus.Piece, genre_name: str, out_dir: Path, seconds: float, pool: list[int],
-               recipe: dict[str, Any], tk: verovio.toolkit, musicxml: Any) -> dict[str, Any] | None:
+               recipe: dict[str, Any], tk: verovio.toolkit) -> dict[str, Any] | None:
     if piece.split != "test":
         return None
     key = build.safe_key(piece.piece_id)

@@ -69,6 +69,14 @@ def staff_crops(gray: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
     return crops
 
 
+def staves_or_page(gray: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """What to window of a page: each staff's crop with its (left, top) when it holds several, else the whole page
+    at (0, 0) (one staff, or staff lines too faint to split on). The library's search windows and the serving
+    client cut pages this way, so a page gets the same answer from each."""
+    crops = staff_crops(gray)
+    return crops if len(crops) > 1 else [(gray, (0, 0))]
+
+
 def png_bytes(gray: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(gray).save(buf, format="PNG")

@@ -29,6 +29,7 @@ import numpy as np
 
 from zoo._version import __version__
 from zoo.models.retrieval import MODALITIES, RetrievalModel
+from zoo.preprocessing import pages as staff_finding
 from zoo.pretrained import sha256_file
 from zoo.search import sources, windows
 
@@ -218,7 +219,7 @@ def search(index: Index, model: RetrievalModel, query: Path | bytes, top: int = 
 def _bytes_windows(data: bytes, modality: str) -> windows.Windows:
     if modality == "audio":
         return windows.recording_windows(*sources.recording(data))
-    return windows.page_windows(sources._image(data))
+    return windows.page_windows(staff_finding.gray_image(data))
 
 
 def rank_items(index: Index, vectors: np.ndarray, positions: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:

@@ -16,10 +16,11 @@ from pathlib import Path
 import cairosvg
 import numpy as np
 import verovio
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import audio, headers
+from zoo.preprocessing import pages as staff_finding
 from zoo.preprocessing.errors import AudioInputError, ImageInputError, InputError, plain_message
 
 SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl", ".mei", ".abc", ".krn")
@@ -27,7 +28,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PDF_SUFFIXES = (".pdf",)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SHEET_SUFFIXES = SCORE_SUFFIXES + IMAGE_SUFFIXES + PDF_SUFFIXES
-ENGRAVING_FONT = "Leipzig"  # a training font (Leland and Petaluma are held out for evaluation)
+ENGRAVING_FONT = "Leipzig"  # one of the fonts the models were trained on (held-out fonts stay out of product code)
 PAGE_OPTIONS = {"font": ENGRAVING_FONT, "scale": 40, "pageWidth": 2100, "pageHeight": 2970, "breaks": "auto",
                 "header": "none", "footer": "none"}
 RENDER_ZOOM = 2.5  # engraved pages are rasterized at 2100 × 2970 px, as an A4 page scanned at 250 dpi: at Verovio's
@@ -69,20 +70,12 @@ def pages(path: Path) -> list[np.ndarray]:
     """The pages of a score, image or PDF as grayscale uint8 arrays (paper 255)."""
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        return [_image(read_bytes(path, ImageInputError))]
+        return [staff_finding.gray_image(read_bytes(path, ImageInputError))]
     if suffix in PDF_SUFFIXES:
         return _pdf_pages(path)
     if suffix in SCORE_SUFFIXES:
         return _engraved_pages(path)
     raise SourceError(f"{path.name}: not a score, image or PDF")
-
-
-def _image(data: bytes) -> np.ndarray:
-    headers.image_header(data)  # a decompression bomb is refused before it is decoded
-    try:
-        return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageInputError(f"not an image: {exc}") from None
 
 
 def _pdf_pages(path: Path) -> list[np.ndarray]:

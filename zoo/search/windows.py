@@ -32,11 +32,8 @@ class Windows:
 def page_windows(page: np.ndarray, page_number: int = 1) -> Windows:
     """Every staff's snippets on one grayscale page, top to bottom and left to right; none when no staff is found.
     A page of one staff, or an image whose staff lines are too faint to split on, is read as one staff image."""
-    crops = staff_finding.staff_crops(page)
-    if len(crops) <= 1:
-        crops = [(page, (0, 0))]
     inputs, positions = [], []
-    for system, (crop, (left, _)) in enumerate(crops, start=1):
+    for system, (crop, (left, _)) in enumerate(staff_finding.staves_or_page(page), start=1):
         try:
             found, xs = snippets.staff_inputs(image.to_paper(crop))
         except tf.errors.InvalidArgumentError:  # no staff line in this crop

@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
+from zoo import config as config_lib
 from zoo.datasets import build, tfrecords
 from zoo.metrics import retrieval_ranks, retrieval_summary
 from zoo.models.retrieval import MODALITIES, RetrievalModel, bank_path, pitch_class_index
 from zoo.preprocessing import snippets
-from zoo.pretrained import file_entry, write_manifest
+from zoo.pretrained import Manifest, file_entry, write_manifest
 from zoo.training import plots
 from zoo.training.configs import RetrievalConfig
 
@@ -147,14 +148,15 @@ def _copy_into(target: RetrievalModel, source: RetrievalModel) -> None:
     target.keras_model.classifier.set_weights(source.keras_model.classifier.get_weights())
 
 
-def raw_features(model: RetrievalModel, pairs: Pairs, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Trunk outputs of every pair, per modality (inference mode)."""
-    out = {}
-    for m in MODALITIES:
-        data = getattr(pairs, m)
-        out[m] = np.concatenate([model.raw_features(m, tf.cast(data[i:i + batch_size], tf.float32)).numpy()
-                                 for i in range(0, len(data), batch_size)])
-    return out
+def trunk_outputs(model: RetrievalModel, modality: str, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Raw features [N, F] of network inputs (inference mode), ``batch_size`` at a time."""
+    return np.concatenate([model.raw_features(modality, tf.cast(inputs[i:i + batch_size], tf.float32)).numpy()
+                           for i in range(0, len(inputs), batch_size)])
+
+
+def raw_features(model: RetrievalModel, pairs: Pairs) -> dict[str, np.ndarray]:
+    """Trunk outputs of every pair, per modality."""
+    return {m: trunk_outputs(model, m, getattr(pairs, m)) for m in MODALITIES}
 
 
 def embed_pairs(model: RetrievalModel, pairs: Pairs | None = None, raw: dict[str, np.ndarray] | None = None,
@@ -201,7 +203,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
     model: RetrievalModel = zoo.create_model(model_name, **config.model.overrides())
     frozen = bool(run.init)
     if frozen:
-        _copy_into(model, zoo.load(_model_name_of(Path(run.init)), weights=run.init))
+        _copy_into(model, zoo.load(Manifest.read(Path(run.init)).name, weights=run.init))
         for m in MODALITIES:
             model.keras_model.trunks[m].trainable = False
     say = print if run.verbose else (lambda *a, **k: None)
@@ -221,8 +223,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
         if ensemble is None:
             ds = tf.data.Dataset.from_tensor_slices((train_raw["sheet"], train_raw["audio"], labels, bank_rows))
         else:
-            heard = np.concatenate([model.raw_features("audio", tf.cast(ensemble[i:i + 256], tf.float32)).numpy()
-                                    for i in range(0, len(ensemble), 256)])
+            heard = trunk_outputs(model, "audio", ensemble)
             ds = tf.data.Dataset.from_tensor_slices((train_raw["sheet"], train_raw["audio"], heard, labels, bank_rows))
             ds = ds.map(lambda s, a, e, y, b: (s, tf.where(tf.random.uniform([]) < 0.5, a, e), y, b))
     elif ensemble is not None:  # each pair hears its part alone or the whole ensemble, at random
@@ -317,16 +318,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
                     if k in ("R@1", "R@10", "MRR")},
                  "validation_mrr": round(mean_mrr(results["validation"]), 4)},
         training={"best_epoch": best_epoch, "epochs_run": len(history["loss"]), "train_seconds": round(train_seconds),
-                  "config": _plain(config), "init": run.init or None},
+                  "config": config_lib.to_dict(config), "init": run.init or None},
         **extra)
     return {"results": results, "best_epoch": best_epoch, "train_seconds": train_seconds, "out_dir": str(out_dir)}
 
-
-def _model_name_of(folder: Path) -> str:
-    return json.loads((folder / "manifest.json").read_text())["name"]
-
-
-def _plain(config: RetrievalConfig) -> dict[str, Any]:
-    from zoo import config as config_lib
-
-    return config_lib.to_dict(config)

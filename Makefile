@@ -61,6 +61,15 @@ train-shipped-retrieval: setup
 	$(SZ) train retrieval-dual --out runs/retrieval-dual --epochs 12 --minutes 45
 	$(SZ) train retrieval-gcn --out runs/retrieval-gcn --set train.init=runs/retrieval-dual --epochs 40 --minutes 12
 
+# The shipped generators (docs/decisions/0021-generation.md) on the genre build's event sequences: gen-lstm 4 × 400
+# (about 80 minutes here), then the RNN-RBM baseline (about 20 minutes). --ship copies weights + manifest.
+.PHONY: train-shipped-generation
+GENRE_DATA := data/cache/genre-dance-merged
+train-shipped-generation: setup
+	$(SZ) train gen-lstm --data $(GENRE_DATA) --out runs/gen-lstm --set train.steps=6400 --set train.minutes=80 --ship
+	$(SZ) train gen-rbm --data $(GENRE_DATA) --out runs/gen-rbm --set train.steps=2000 --set train.eval_every=100 \
+	  --set train.minutes=20 --ship
+
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train
 bench-genre: setup
@@ -92,6 +101,17 @@ bench-retrieval-train: setup
 
 bench-retrieval: setup
 	$(PY) -m benchmarks.retrieval
+
+# Generation: genre control by genre-cnn (200 clips per genre and model), closeness to held-out music (Yang &
+# Lerch statistics, Fréchet distance), originality and the same-song comparison (about 30 min here).
+# `make figures` trains what the seed paper's Figs. 3-6 need (runs/gen-lstm-*; hours, resumable) and draws them.
+.PHONY: bench-generation figures
+bench-generation: setup
+	$(PY) -m benchmarks.generation
+
+figures: setup
+	$(PY) -m benchmarks.generation sweep
+	$(PY) -m benchmarks.generation figures
 
 # The hardening defects re-run against a running server (answers, memory before/peak/after) and a bounded
 # hypothesis fuzz run over PredictRequests and raw REST requests (about 15 min here).

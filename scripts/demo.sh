@@ -3,7 +3,8 @@
 # build a small genre dataset → TFX pipeline (warm-started, few steps) → push → local TF Serving-API server →
 # query it with real clips (gRPC, the official protos); export the shipped score recognizer next to it and
 # read a real PrIMuS staff image through the same server → index held-out scores and find a recording's score,
-# locally and with the served retrieval model → stop the server.
+# locally and with the served retrieval model → generate a fiddle tune with the served generator and name its
+# genre with the served classifier → stop the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SZ=.venv/bin/scorezoo
@@ -13,7 +14,7 @@ mkdir -p "$DEMO"
 t0=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - t0 ))"; }
 
-step "1/7 build a small genre dataset from the music21 corpus (FluidSynth + FluidR3 GM)"
+step "1/8 build a small genre dataset from the music21 corpus (FluidSynth + FluidR3 GM)"
 build_demo_genre() { $SZ data build genre --limit 50 --out "$DEMO/genre" --workers 2 >"$DEMO/genre-build.json" 2>"$DEMO/genre-build.log"; }
 if ! build_demo_genre; then
   if grep -q "made with other settings" "$DEMO/genre-build.log"; then
@@ -26,7 +27,7 @@ if ! build_demo_genre; then
 fi
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('clips per split:', r['tfrecords'], '| per genre:', r['per_genre'])" "$DEMO/genre/build_report.json"
 
-step "2/7 TFX pipeline: validate → transform → train (warm start, 40 steps) → evaluate → push"
+step "2/8 TFX pipeline: validate → transform → train (warm start, 40 steps) → evaluate → push"
 $SZ pipeline run genre --data "$DEMO/genre" --workdir "$DEMO/tfx" --serving-dir "$MODELS/genre-cnn" \
     --schema reviewed --warm-start --steps 40 --json >"$DEMO/pipeline.json" 2>"$DEMO/pipeline.log" || {
   echo "pipeline failed; see $DEMO/pipeline.log" >&2; exit 1; }
@@ -48,8 +49,10 @@ rm -rf "$MODELS/omr-resnet-bisru"
 $SZ export omr-resnet-bisru --out "$MODELS" --version 1 >/dev/null
 rm -rf "$MODELS/retrieval-gcn"  # and so is the audio-sheet retrieval model
 $SZ export retrieval-gcn --out "$MODELS" --version 1 >/dev/null
+rm -rf "$MODELS/gen-lstm"  # and so is the generator
+$SZ export gen-lstm --out "$MODELS" --version 1 >/dev/null
 
-step "3/7 start the local model server (TF Serving gRPC API) on 127.0.0.1"
+step "3/8 start the local model server (TF Serving gRPC API) on 127.0.0.1"
 PORT=$(.venv/bin/python -c "import portpicker; print(portpicker.pick_unused_port())")
 $SZ serve --model-config serving/models.config --model-base "$MODELS" --port "$PORT" >"$DEMO/server.log" 2>&1 &
 SERVER=$!
@@ -63,7 +66,7 @@ PY
   sleep 1
 done
 
-step "4/7 query it with one test clip per genre"
+step "4/8 query it with one test clip per genre"
 CLIPS=$(python3 - "$DEMO/genre" <<'PY'
 import json, glob, sys
 seen = {}
@@ -75,14 +78,14 @@ PY
 )
 $SZ client genre $CLIPS --server "127.0.0.1:$PORT"
 
-step "5/7 recognize a real PrIMuS staff image over gRPC, and locally to MusicXML"
+step "5/8 recognize a real PrIMuS staff image over gRPC, and locally to MusicXML"
 FIXTURE=data/fixtures/primus/000051652-1_2_1
 $SZ client recognize "$FIXTURE.png" --server "127.0.0.1:$PORT"
 printf 'PrIMuS reference: %s\n' "$(tr '\t' ' ' < "$FIXTURE.semantic")"
 $SZ recognize "$FIXTURE.png" --musicxml "$DEMO/fixture.musicxml" >/dev/null
 echo "MusicXML: $DEMO/fixture.musicxml"
 
-step "6/7 find a held-out recording's score: index scores, search with a recording (locally and over gRPC)"
+step "6/8 find a held-out recording's score: index scores, search with a recording (locally and over gRPC)"
 .venv/bin/python -c "import sys; from pathlib import Path; from zoo.datasets import pieces; pieces.build_pieces(Path(sys.argv[1]), per_genre=2, genres=('chorale', 'fiddle'))" "$DEMO/pieces" 2>/dev/null
 rm -rf "$DEMO/index"
 $SZ index build "$DEMO/pieces/scores" --out "$DEMO/index" 2>/dev/null
@@ -90,7 +93,12 @@ QUERY=$(ls "$DEMO"/pieces/recordings/*.wav | head -1)
 $SZ search --index "$DEMO/index" "$QUERY" --top 3 --json
 $SZ client search "$QUERY" --index "$DEMO/index" --top 3 --server "127.0.0.1:$PORT"
 
-step "7/7 stop the server"
+step "7/8 generate 10 s of fiddle music with the served gen-lstm (sampling runs in the server), name its genre"
+$SZ client generate --genre fiddle --seconds 10 --seed 1 --out "$DEMO/generated" --server "127.0.0.1:$PORT"
+$SZ client genre "$DEMO"/generated/fiddle-seed1-000.wav --server "127.0.0.1:$PORT"
+echo "piano roll over spectrogram: $DEMO/generated/fiddle-seed1-000.png"
+
+step "8/8 stop the server"
 kill $SERVER && wait $SERVER 2>/dev/null || true
 trap - EXIT
 printf '\nDone in %ss. Outputs under %s.\n' "$(( $(date +%s) - t0 ))" "$DEMO"

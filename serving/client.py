@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
 GENRE_MODEL = "genre-cnn"
 OMR_MODEL = "omr-resnet-bisru"
 RETRIEVAL_MODEL = "retrieval-gcn"
+GENERATION_MODEL = "gen-lstm"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -159,6 +160,41 @@ class ServingClient:
         rows = np.asarray(out["input"])
         return [{"vectors": np.asarray(out["vectors"])[rows == i], where: np.asarray(out[where])[rows == i],
                  "model_version": out["model_version"]} for i in range(len(data))]
+
+    def generate(self, genre: str, count: int = 1, seconds: float = 10.0, temperature: float = 1.0, seed: int = 0,
+                 program: int | None = None, model: str = GENERATION_MODEL, version: int | None = None,
+                 out_dir: str | Path | None = None) -> list[dict[str, Any]]:
+        """``count`` pieces in ``genre`` from the served ``generate`` signature (the sampling loop runs in the
+        server): per piece ``{"events", "notes", "midi": bytes, "model_version"}``, the notes cleaned as the
+        library cleans them (gen-rbm's rolls become notes as in the library); with ``out_dir``, also
+        ``<genre>-seed<seed>-<k>.mid`` there (its path as ``"path"``).
+        The same seed gives what ``zoo.load(model).generate(...)`` gives."""
+        import numpy as np
+
+        from zoo.datasets import events as ev
+        from zoo.models.generation import GENRE_PROGRAMS, notes_of_events, notes_of_roll
+
+        program = GENRE_PROGRAMS.get(genre, 0) if program is None else program
+        out = self.predict(model, {"genre": [genre] * count, "seconds": np.float32(seconds),
+                                   "temperature": np.float32(temperature), "seed": np.int64(seed),
+                                   "program": np.int32(program)}, signature="generate")
+        if "rolls" in out:  # gen-rbm answers piano rolls
+            notes_sets = [notes_of_roll(roll, seconds, program) for roll in out["rolls"]]
+            event_sets = [ev.events_of_notes(notes) for notes in notes_sets]
+        else:
+            event_sets = [[int(e) for e in row[: int(n)]] for row, n in zip(out["events"], out["lengths"])]
+            notes_sets = [notes_of_events(events, seconds, program) for events in event_sets]
+        pieces = []
+        for k, (events, notes) in enumerate(zip(event_sets, notes_sets)):
+            piece = {"events": events, "notes": notes, "midi": ev.notes_to_midi(notes, program),
+                     "model_version": out["model_version"]}
+            if out_dir is not None:
+                path = Path(out_dir) / f"{genre}-seed{seed}-{k:03d}.mid"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(piece["midi"])
+                piece["path"] = str(path)
+            pieces.append(piece)
+        return pieces
 
     def search(self, index_dir: str | Path, query: bytes | str | Path, top: int = 10,
                model: str = RETRIEVAL_MODEL, version: int | None = None) -> list[dict[str, Any]]:

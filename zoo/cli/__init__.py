@@ -36,6 +36,7 @@ def models_cmd(pattern: str | None, as_json: bool) -> None:
 
 def _register_subcommands() -> None:
     from zoo.cli import data as data_cli
+    from zoo.cli import generate as generate_cli
     from zoo.cli import models as models_cli
     from zoo.cli import pipeline as pipeline_cli
     from zoo.cli import recipes as recipes_cli
@@ -44,6 +45,7 @@ def _register_subcommands() -> None:
 
     main.add_command(data_cli.data)
     main.add_command(models_cli.genre_cmd)
+    main.add_command(generate_cli.generate_cmd)
     main.add_command(models_cli.train_cmd)
     main.add_command(models_cli.evaluate_cmd)
     main.add_command(models_cli.interpolate_cmd)

@@ -13,7 +13,8 @@ from zoo import paths
 # model name → (training module, dataset it trains on)
 TRAINERS = {"genre-cnn": ("zoo.training.genre", "genre"), "omr-resnet-bisru": ("zoo.training.omr", "staff"),
             "omr-crnn-bilstm": ("zoo.training.omr", "staff"), "retrieval-dual": ("zoo.training.retrieval", "pairs"),
-            "retrieval-gcn": ("zoo.training.retrieval", "pairs")}
+            "retrieval-gcn": ("zoo.training.retrieval", "pairs"), "gen-lstm": ("zoo.training.generation", "genre"),
+            "gen-rbm": ("zoo.training.generation", "genre")}
 
 
 @click.command("genre")
@@ -86,7 +87,7 @@ def train_cmd(model_name: str, data_dir: Path | None, out: Path, epochs: int | N
     trainer = importlib.import_module(module)
     data_dir = data_dir or paths.data_dir() / dataset
     config = training_config_of(model_name, dataset, config_file, overrides, epochs, minutes, batch_size)
-    if dataset == "genre":
+    if model_name == "genre-cnn":
         summary = trainer.train(data_dir, out, config, warm_start=warm_start)
         summary = {k: v for k, v in summary.items() if k != "results"} | {
             "test": {k: v for k, v in summary["results"]["test"].items() if k not in ("confusion", "errors")}}
@@ -111,9 +112,11 @@ def training_config_of(model_name: str, dataset: str, config_file: Path | None, 
     from zoo.training.configs import training_config
 
     shortcuts = [f"train.{key}={value}" for key, value in (
-        ("epochs" if dataset == "genre" else "max_epochs", epochs), ("batch_size", batch_size),
+        ("epochs" if model_name == "genre-cnn" else "max_epochs", epochs), ("batch_size", batch_size),
         ("minutes", minutes)) if value is not None]
-    if minutes is not None and dataset == "genre":
+    if epochs is not None and model_name.startswith("gen-"):
+        raise click.BadParameter(f"{model_name} trains for iterations: --set train.steps=N", param_hint="--epochs")
+    if minutes is not None and model_name == "genre-cnn":
         raise click.BadParameter("genre-cnn trains for --epochs, not a wall-time budget", param_hint="--minutes")
     try:
         base = json.loads(config_file.read_text(encoding="utf-8")) if config_file else None

@@ -200,3 +200,39 @@ def client_search(files: tuple[Path, ...], index_dir: Path, top: int, server: st
     """Search a local index with each FILE (a recording against scores, an image against recordings), embedded by
     the served model."""
     _run_client("search", files, server, model, timeout, as_json, index_dir, top)
+
+
+@client.command("generate")
+@click.option("--genre", required=True, help="chorale, classical, fiddle, folk, renaissance, or none.")
+@click.option("--seconds", type=click.FloatRange(0, 120, min_open=True), default=10.0, show_default=True)
+@click.option("--count", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0.05, 5.0), default=1.0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--program", type=click.IntRange(0, 127), default=None,
+              help="General MIDI program [default: one suited to the genre].")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True)
+@_SERVER
+@click.option("--model", default="gen-lstm", show_default=True, help="Served generator.")
+@_TIMEOUT
+@_JSON
+def client_generate(genre: str, seconds: float, count: int, temperature: float, seed: int, program: int | None,
+                    out: Path, server: str, model: str, timeout: float, as_json: bool) -> None:
+    """Generate COUNT pieces in GENRE with the served generator (its sampling loop runs in the server); write each
+    as NAME.mid, and NAME.wav and NAME.png rendered here, as `scorezoo generate` does."""
+    from serving.client import ServingClient, ServingError
+    from zoo.generation import render
+    from zoo.models.generation import GENRE_PROGRAMS
+
+    program = GENRE_PROGRAMS.get(genre, 0) if program is None else program
+    try:
+        with ServingClient(server, timeout=timeout) as c:
+            pieces = c.generate(genre, count, seconds, temperature, seed, program, model=model, out_dir=out)
+    except ServingError as exc:
+        raise click.ClickException(f"server {server}: {exc.message or exc}") from None
+    for k, piece in enumerate(pieces):
+        name = Path(piece["path"]).stem
+        paths = render.write_sample(out, name, piece["notes"], program, seconds,
+                                    f"{model} (served v{piece['model_version']}), {genre}, seed {seed}, sample {k}")
+        line = {"name": name, "genre": genre, "model": model, "model_version": int(piece["model_version"]),
+                "notes": len(piece["notes"]), **{kind: str(p) for kind, p in paths.items()}}
+        click.echo(json.dumps(line) if as_json else f"{paths['wav']}  ({len(piece['notes'])} notes; also .mid, .png)")

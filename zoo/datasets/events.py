@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import mido
+import numpy as np
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT = 0, 128, 256
 SHIFT_STEP = 0.01
@@ -70,3 +71,121 @@ def describe(event_id: int) -> str:
     if event_id < TIME_SHIFT:
         return f"off-{event_id - NOTE_OFF}"
     return f"shift-{(event_id - TIME_SHIFT + 1) * 10}ms"
+
+
+# -- from events back to notes, MIDI and piano rolls (what generated sequences become) ------------------------
+
+PIANO_LOW, PIANO_HIGH = 21, 108  # the 88 keys of a piano roll (Boulanger-Lewandowski et al., 2012)
+MAX_NOTE_SECONDS = 4.0  # a note left on longer than this is closed here: nobody holds a key for a whole clip
+
+
+@dataclass(frozen=True)
+class Note:
+    pitch: int
+    start: float
+    end: float
+
+
+def event_seconds(ids: Iterable[int]) -> float:
+    """The time the TIME_SHIFT events of a sequence cover."""
+    return sum((i - TIME_SHIFT + 1) * SHIFT_STEP for i in ids if i >= TIME_SHIFT)
+
+
+def notes_of(ids: Iterable[int], seconds: float | None = None, low: int = 0, high: int = 127) -> list[Note]:
+    """The notes an event sequence plays, cleaned as a musician expects.
+
+    A NOTE_OFF of a pitch not sounding is dropped (an orphan); a NOTE_ON of a pitch already sounding ends the
+    sounding note first (a re-strike); a note still on at the end (or ``seconds``) is closed there, and none lasts
+    longer than ``MAX_NOTE_SECONDS``; a pitch outside ``[low, high]`` is moved by octaves into the range.
+    """
+    def fold(p: int) -> int:
+        while p < low:
+            p += 12
+        while p > high:
+            p -= 12
+        return p
+
+    now, sounding, notes = 0.0, {}, []
+
+    def close(pitch: int, at: float) -> None:
+        start = sounding.pop(pitch)
+        end = min(at, start + MAX_NOTE_SECONDS)
+        if end > start:
+            notes.append(Note(pitch, round(start, 3), round(end, 3)))
+
+    for i in ids:
+        i = int(i)
+        if i >= TIME_SHIFT:
+            now += (i - TIME_SHIFT + 1) * SHIFT_STEP
+            if seconds is not None and now >= seconds:
+                now = seconds
+                break
+        elif i >= NOTE_OFF:
+            pitch = fold(i - NOTE_OFF)
+            if pitch in sounding:
+                close(pitch, now)
+        elif i >= 0:
+            pitch = fold(i)
+            if pitch in sounding:
+                close(pitch, now)
+            sounding[pitch] = now
+    end = now if seconds is None else seconds
+    for pitch in list(sounding):
+        close(pitch, end)
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+def notes_to_midi(notes: Iterable[Note], program: int = 0, velocity: int = 80, tempo_bpm: float = 120.0) -> bytes:
+    """A type-0 MIDI file playing ``notes`` on one General MIDI ``program`` (times kept in seconds)."""
+    ticks_per_beat = 480
+    per_second = ticks_per_beat * tempo_bpm / 60.0
+    msgs = []
+    for n in notes:
+        msgs.append((round(n.start * per_second), 1, n.pitch))
+        msgs.append((round(n.end * per_second), 0, n.pitch))
+    msgs.sort()  # at one tick, note-offs (0) before note-ons (1)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0),
+                            mido.Message("program_change", program=program, channel=0, time=0)])
+    last = 0
+    for tick, on, pitch in msgs:
+        track.append(mido.Message("note_on" if on else "note_off", note=pitch, velocity=velocity if on else 0,
+                                  channel=0, time=tick - last))
+        last = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    out = io.BytesIO()
+    mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat, type=0).save(file=out)
+    return out.getvalue()
+
+
+def events_of_notes(notes: Iterable[Note]) -> list[int]:
+    """The event sequence of ``notes`` (the inverse of :func:`notes_of` for clean notes)."""
+    marks = [NoteEvent(n.start, n.pitch, True) for n in notes] + [NoteEvent(n.end, n.pitch, False) for n in notes]
+    end = max((m.time for m in marks), default=0.0)
+    return encode_window(marks, 0.0, end + SHIFT_STEP)
+
+
+def piano_roll(notes: Iterable[Note], frames: int, frame_seconds: float) -> np.ndarray:
+    """Binary roll [frames, 88]: a key is on in a frame when its note sounds at any time inside the frame."""
+    roll = np.zeros((frames, PIANO_HIGH - PIANO_LOW + 1), np.float32)
+    for n in notes:
+        if PIANO_LOW <= n.pitch <= PIANO_HIGH:
+            first = int(n.start / frame_seconds + 1e-6)
+            last = int(np.ceil(n.end / frame_seconds - 1e-6))
+            roll[max(0, first):min(frames, max(last, first + 1)), n.pitch - PIANO_LOW] = 1.0
+    return roll
+
+
+def notes_of_roll(roll: np.ndarray, frame_seconds: float) -> list[Note]:
+    """One note per run of consecutive on-frames of a key (a roll cannot tell a repeated note from a held one)."""
+    notes = []
+    frames, keys = roll.shape
+    for k in range(keys):
+        on = None
+        for t in range(frames + 1):
+            active = t < frames and roll[t, k] > 0.5
+            if active and on is None:
+                on = t
+            elif not active and on is not None:
+                notes.append(Note(PIANO_LOW + k, round(on * frame_seconds, 3), round(t * frame_seconds, 3)))
+                on = None
+    return sorted(notes, key=lambda n: (n.start, n.pitch))

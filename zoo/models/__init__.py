@@ -1,2 +1,2 @@
 """Model families: one module each; importing this package registers them all."""
-from zoo.models import genre_cnn, omr, retrieval  # noqa: F401
+from zoo.models import generation, genre_cnn, omr, retrieval  # noqa: F401

@@ -215,9 +215,59 @@ class RetrievalConfig:
         return self
 
 
+@dataclass(frozen=True)
+class GenerationModelSwitches(ModelSwitches):
+    """Sizes of the generators; None keeps the registered model's value (make figures sweeps ``units`` and
+    ``layers`` of gen-lstm)."""
+    layers: int | None = None
+    units: int | None = None
+    dropout: float | None = None
+    hidden: int | None = None
+    recurrent: int | None = None
+    gibbs_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationTrain:
+    """The generators' training loop (decision record 0021).
+
+    gen-lstm: teacher-forced cross-entropy on random crops of ``sequence_length`` events of the training clips;
+    gen-rbm: CD-``cd_steps`` on whole clips' piano rolls. Both replace the genre by "none" with probability
+    ``genre_dropout``, are validated every ``eval_every`` iterations (gen-lstm: NLL per event; gen-rbm: frame-level
+    accuracy), keep the best, and stop after ``patience`` evaluations without gain, at ``steps`` or after
+    ``minutes``. ``checkpoints`` are iterations whose weights are kept for the figures.
+    """
+    steps: int = 4000
+    minutes: float = 60.0
+    batch_size: int = 32
+    sequence_length: int = 128
+    learning_rate: float = 1e-3
+    clip_norm: float = 1.0
+    genre_dropout: float = 0.1
+    cd_steps: int = 15
+    eval_every: int = 400
+    patience: int = 4
+    checkpoints: tuple[int, ...] = (3200, 6400, 12800)
+    seed: int = 0
+    verbose: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    model: GenerationModelSwitches = field(default_factory=GenerationModelSwitches)
+    train: GenerationTrain = field(default_factory=GenerationTrain)
+
+    def check(self) -> GenerationConfig:
+        _check(0 <= self.train.genre_dropout < 1, "train.genre_dropout must be in [0, 1)")
+        _check(self.train.sequence_length >= 2, "train.sequence_length must be at least 2")
+        _check(self.train.eval_every >= 1, "train.eval_every must be at least 1")
+        return self
+
+
 RETRIEVAL_AUDIO = ("audio", "audio_ensemble", "both")
 CONFIGS: dict[str, type] = {"genre-cnn": GenreConfig, "omr-resnet-bisru": OmrConfig, "omr-crnn-bilstm": OmrConfig,
-                            "retrieval-gcn": RetrievalConfig, "retrieval-dual": RetrievalConfig}
+                            "retrieval-gcn": RetrievalConfig, "retrieval-dual": RetrievalConfig,
+                            "gen-lstm": GenerationConfig, "gen-rbm": GenerationConfig}
 
 
 def training_config(model_name: str, assignments: list[str] | tuple[str, ...] = (),

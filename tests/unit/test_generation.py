@@ -95,6 +95,7 @@ def test_rbm_samples_rolls_and_continues_a_primer():
     rbm = zoo.create_model("gen-rbm", hidden=8, recurrent=6, gibbs_steps=2)
     a = rbm.generate("renaissance", seconds=1, count=2, seed=5, program=52)
     b = rbm.generate("renaissance", seconds=1, count=2, seed=5, program=52, primer=[ev.Note(60, 0.0, 0.5)])
+    b += rbm.generate("renaissance", seconds=1, count=1, seed=5, program=52, primer=[ev.Note(60, 0.0, 0.5)])
     low, high = program_range(52)
     for s in a + b:
         assert all(low <= n.pitch <= high and n.end <= 1.0 for n in s.notes)

@@ -311,7 +311,8 @@ class GenerationModel(ZooModel):
         g = tf.gather(net.genre_embedding, genre_ids)
         u = tf.zeros([batch, net.recurrent])
         if primer is not None:
-            u = tf.foldl(lambda u, v: net.next_u(u, tf.tile(v[None], [batch, 1]), g), primer, initializer=u)
+            u = tf.foldl(lambda u, v: tf.ensure_shape(net.next_u(u, tf.tile(v[None], [batch, 1]), g), u.shape),
+                         primer, initializer=u)
 
         @same_shapes
         def frame(t, u, rolls):

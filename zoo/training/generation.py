@@ -9,7 +9,8 @@ report on the test split's (held-out pieces):
 * **frame-level accuracy** (both; Boulanger-Lewandowski et al., 2012): ΣTP / Σ(TP + FP + FN) over every 50-ms
   frame and key, predicting each frame from the true history before it. gen-rbm predicts a frame by mean-field
   iterations of its conditional RBM (keys > 0.5 are on); gen-lstm by greedy decoding from the true history until
-  the frame has passed (keys sounding at the frame's start, plus the NOTE_ONs it decodes inside the frame).
+  the frame has passed (keys sounding at the frame's start, plus the NOTE_ONs it decodes inside the frame; a
+  true time shift spanning the frame's start holds the first decoded shift to outlast it).
   ``repeat`` — the previous true frame again — is given beside them as the floor any model must clear.
 """
 from __future__ import annotations
@@ -273,18 +274,19 @@ def lstm_frame_predictions(model: GenerationModel, clips: Clips, max_events: int
         gen = tf.tile(genre, [len(k)])
         state = [tf.concat([states[j][s] for j in k], 0) for s in range(len(states[0]))]
         logits = tf.concat([logits_after[j] for j in k], 0)
-        cut = gap > 0  # the true shift spans t: read a shift up to t first
-        if cut.any():
-            shift_tok = (ev.TIME_SHIFT + np.clip(gap, 1, ev.MAX_SHIFT_STEPS) - 1).astype(np.int32)
-            new_logits, new_state = step(tf.constant(shift_tok), gen, state)
-            state = [tf.where(cut[:, None], n, o) for n, o in zip(new_state, state)]
-            logits = tf.where(cut[:, None], new_logits, logits)
+        # Where a true shift spans t, the history says no event happened between its start and t: the first
+        # decoded token is held to a shift longer than the gap, and only its part after t counts. (Reading a
+        # shift cut at t instead tells the model an event follows at t, and it decodes a phantom onset.)
         on = np.stack([sounding[j] for j in k])
         frame_on = on.copy()
         elapsed, done = np.zeros(len(k), int), np.zeros(len(k), bool)
+        lengths = np.arange(1, ev.MAX_SHIFT_STEPS + 1)
+        pending = np.minimum(gap, ev.MAX_SHIFT_STEPS - 1)  # the part of the spanning shift before t
         for _ in range(max_events):
-            allow = np.concatenate([~on & (np.arange(128) >= ev.PIANO_LOW)[None], on,
-                                    np.ones((len(k), ev.MAX_SHIFT_STEPS), bool)], 1)
+            first = pending > 0
+            allow = np.concatenate([~on & (np.arange(128) >= ev.PIANO_LOW)[None] & ~first[:, None],
+                                    on & ~first[:, None],
+                                    lengths[None] > pending[:, None]], 1)
             nxt = greedy(logits, tf.constant(allow)).numpy()
             live = ~done
             rows = np.nonzero((nxt < ev.NOTE_OFF) & live)[0]
@@ -292,7 +294,8 @@ def lstm_frame_predictions(model: GenerationModel, clips: Clips, max_events: int
             frame_on[rows, nxt[rows]] = True
             rows = np.nonzero((nxt >= ev.NOTE_OFF) & (nxt < ev.TIME_SHIFT) & live)[0]
             on[rows, nxt[rows] - ev.NOTE_OFF] = False
-            elapsed += np.where((nxt >= ev.TIME_SHIFT) & live, nxt - ev.TIME_SHIFT + 1, 0)
+            elapsed += np.where((nxt >= ev.TIME_SHIFT) & live, nxt - ev.TIME_SHIFT + 1 - pending, 0)
+            pending = np.zeros_like(pending)
             done |= elapsed >= frame_steps
             if done.all():
                 break

@@ -67,6 +67,16 @@ def test_the_same_seed_gives_the_same_music_whatever_the_count(tiny):
     assert [s.events for s in a] != [s.events for s in c]
 
 
+def test_genre_guidance_is_the_models_default_and_mixes_the_two_logits(tiny):
+    """logits = unconditioned + guidance × (conditioned − unconditioned): guidance 0 samples exactly what no genre
+    does, and the model's configured guidance is what generate (and the served signature) use."""
+    assert tiny.guidance == 2.0
+    default = [s.events for s in tiny.generate("fiddle", seconds=2, count=2, seed=4)]
+    assert default == [s.events for s in tiny.generate("fiddle", seconds=2, count=2, seed=4, guidance=2.0)]
+    unconditioned = [s.events for s in tiny.generate(None, seconds=2, count=2, seed=4, guidance=1.0, program=40)]
+    assert unconditioned == [s.events for s in tiny.generate("fiddle", seconds=2, count=2, seed=4, guidance=0.0)]
+
+
 def test_sampled_events_are_playable(tiny):
     """No NOTE_OFF of a silent pitch, no NOTE_ON of a sounding one, the program's range, at most 8 at once, and the
     clip lasts what was asked."""

@@ -205,6 +205,9 @@ class GenerationModel(ZooModel):
         super().__init__(name, network, config, labels=list(config.get("genres", GENRES)))
         self.kind = kind
         self.gibbs_steps = int(config.get("gibbs_steps", 25))
+        # gen-lstm's genre guidance: next-event logits = unconditioned + guidance × (conditioned − unconditioned),
+        # possible because conditioning dropout taught the same network both (1 = plain conditioning; 0021)
+        self.guidance = float(config.get("guidance", 1.0))
         self.sampler: sampling.Sampler = sampling.RandomSampler()  # gen-lstm's; swap for TopKSampler, GreedySampler
 
     # -- weights: float16 arrays in model.weights order (half the bytes of an h5 of float32)
@@ -248,22 +251,36 @@ class GenerationModel(ZooModel):
 
     def sample_events(self, genre_ids: tf.Tensor, seconds: tf.Tensor, temperature: tf.Tensor, seed: tf.Tensor,
                       program: tf.Tensor | int = 0, primer: tf.Tensor | None = None,
-                      sounding: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                      sounding: tf.Tensor | None = None, guidance: float | None = None
+                      ) -> tuple[tf.Tensor, tf.Tensor]:
         """gen-lstm: events int32[B, T] (padded with -1) and lengths int32[B] for ``seconds`` of music on General
         MIDI ``program`` (NOTE_ONs stay inside its range).
 
         ``primer`` (int32[P], the same for every row) is read first; ``sounding`` (bool[128]) says which pitches
         it leaves on. Events are drawn by ``self.sampler`` (:mod:`zoo.decoding.sampling`); row b of a batch is the
-        same whatever the batch size, so sample k of ``--count N --seed S`` does not depend on N.
+        same whatever the batch size, so sample k of ``--count N --seed S`` does not depend on N. ``guidance``
+        (a Python float; default the model's) other than 1 runs every row twice, with its genre and with none.
         """
         net: EventLSTM = self.keras_model
         batch = tf.shape(genre_ids)[0]
-        state = net.zero_state(batch)
+        guidance = self.guidance if guidance is None else float(guidance)
+        guided = guidance != 1.0
+        # guided: the network runs on [rows with their genre; the same rows with none]; the state is 2B tall
+        net_ids = tf.concat([genre_ids, tf.zeros_like(genre_ids) + NO_GENRE], 0) if guided else genre_ids
+
+        def step(tok: tf.Tensor, st: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+            logits, new = net.step(tf.concat([tok, tok], 0) if guided else tok, net_ids, st)
+            if guided:
+                conditioned, plain = logits[:batch], logits[batch:]
+                logits = plain + guidance * (conditioned - plain)
+            return logits, new
+
+        state = net.zero_state(tf.shape(net_ids)[0])
         token = tf.zeros_like(genre_ids) + BOS
         if primer is not None:
             @same_shapes
             def prime(i, tok, *st):
-                _, new = net.step(tok, genre_ids, list(st))
+                _, new = step(tok, list(st))
                 return (i + 1, tf.zeros_like(tok) + primer[i], *new)
 
             out = tf.while_loop(lambda i, *_: i < tf.shape(primer)[0], prime, (0, token, *state))
@@ -279,7 +296,7 @@ class GenerationModel(ZooModel):
 
         @same_shapes
         def body(i, tok, elapsed, on, done, written, *st):
-            logits, new = net.step(tok, genre_ids, list(st))
+            logits, new = step(tok, list(st))
             crowded = tf.reduce_sum(tf.cast(on, tf.int32), 1, keepdims=True) >= MAX_POLYPHONY
             allow_on = ~on & in_range[None] & ~crowded
             allow = tf.concat([allow_on, on, tf.ones([batch, ev.MAX_SHIFT_STEPS], tf.bool)], 1)
@@ -329,9 +346,11 @@ class GenerationModel(ZooModel):
 
     def generate(self, genre: str | None, seconds: float = 10.0, count: int = 1, temperature: float = 1.0,
                  seed: int = 0, primer: list[ev.Note] | None = None, program: int | None = None,
-                 batch_size: int = 64, primer_cut: float | None = None) -> list[Sample]:
+                 batch_size: int = 64, primer_cut: float | None = None, guidance: float | None = None
+                 ) -> list[Sample]:
         """``count`` samples of ``seconds`` in ``genre`` (None: unconditioned); with ``primer`` notes, each sample
-        continues them (the primer is not part of the returned notes)."""
+        continues them (the primer is not part of the returned notes). ``guidance``: gen-lstm's genre guidance
+        (default the model's, which the served signature uses)."""
         check_settings(seconds, temperature, count)
         gid = self.genre_id(genre)
         program = GENRE_PROGRAMS.get(genre or "", 0) if program is None else program
@@ -344,7 +363,7 @@ class GenerationModel(ZooModel):
                 if primer:
                     primer_ids, sounding = primer_events(primer, primer_cut)
                 rows = self._sample_lstm(ids, float(seconds), float(temperature), int(seed) + first, program,
-                                         primer_ids, sounding)
+                                         primer_ids, sounding, guidance)
                 for row in rows:
                     samples.append(Sample(genre or "none", notes_of_events(row, seconds, program), row, seconds))
             else:
@@ -352,7 +371,7 @@ class GenerationModel(ZooModel):
                 if primer:
                     end = max(n.end for n in primer) if primer_cut is None else primer_cut
                     primer_roll = ev.piano_roll(primer, int(round(end / FRAME_SECONDS)), FRAME_SECONDS)
-                fn = self._compiled(primer_roll is not None)
+                fn = self._compiled(primer_roll is not None, None)
                 args = [ids, tf.constant(float(seconds)), tf.constant(float(temperature)),
                         tf.constant(int(seed) + first, tf.int64), tf.constant(program, tf.int32)]
                 if primer_roll is not None:
@@ -363,8 +382,9 @@ class GenerationModel(ZooModel):
         return samples
 
     def _sample_lstm(self, ids: tf.Tensor, seconds: float, temperature: float, seed: int, program: int,
-                     primer_ids: list[int] | None, sounding: np.ndarray | None) -> list[list[int]]:
-        fn = self._compiled(primer_ids is not None)
+                     primer_ids: list[int] | None, sounding: np.ndarray | None,
+                     guidance: float | None = None) -> list[list[int]]:
+        fn = self._compiled(primer_ids is not None, self.guidance if guidance is None else float(guidance))
         args = [ids, tf.constant(seconds), tf.constant(temperature), tf.constant(seed, tf.int64),
                 tf.constant(program, tf.int32)]
         if primer_ids is not None:
@@ -372,18 +392,19 @@ class GenerationModel(ZooModel):
         events, lengths = fn(*args)
         return [list(map(int, row[:n])) for row, n in zip(events.numpy(), lengths.numpy())]
 
-    def _compiled(self, primed: bool) -> Any:
-        """One traced sampler per kind of call (primed or not); shapes and values are tensors."""
+    def _compiled(self, primed: bool, guidance: float | None) -> Any:
+        """One traced sampler per kind of call (primed or not, guidance); shapes and values are tensors."""
         cache = self.__dict__.setdefault("_fns", {})
-        if primed not in cache:
+        key = (primed, guidance)
+        if key not in cache:
             if self.kind == "lstm":
                 def fn(ids, seconds, temperature, seed, program, primer=None, sounding=None):
-                    return self.sample_events(ids, seconds, temperature, seed, program, primer, sounding)
+                    return self.sample_events(ids, seconds, temperature, seed, program, primer, sounding, guidance)
             else:
                 def fn(ids, seconds, temperature, seed, program, primer=None):
                     return self.sample_rolls(ids, seconds, temperature, seed, primer)
-            cache[primed] = tf.function(fn, reduce_retracing=True)
-        return cache[primed]
+            cache[key] = tf.function(fn, reduce_retracing=True)
+        return cache[key]
 
     def predict(self, inputs: Any) -> Any:
         """``inputs`` = a genre name: one 10-second sample."""
@@ -448,7 +469,7 @@ def primer_events(notes: list[ev.Note], cut: float | None = None) -> tuple[list[
 
 
 LSTM_CONFIG: dict[str, Any] = {"layers": 4, "units": 400, "token_dim": 64, "genre_dim": 16, "dropout": 0.2,
-                               "genres": list(GENRES)}
+                               "guidance": 2.0, "genres": list(GENRES)}
 RBM_CONFIG: dict[str, Any] = {"hidden": 150, "recurrent": 100, "gibbs_steps": 25, "genres": list(GENRES)}
 INPUT_SPEC = {"genre": f"one of {', '.join(GENRES)} or none", "seconds": f"(0, {MAX_SECONDS:g}]",
               "temperature": "[0.05, 5]", "seed": "int64", "program": "General MIDI program 0-127"}
@@ -456,12 +477,12 @@ INPUT_SPEC = {"genre": f"one of {', '.join(GENRES)} or none", "seconds": f"(0, {
 
 @register_model(task="generation", input_spec=INPUT_SPEC, default_config=LSTM_CONFIG)
 def gen_lstm(layers: int = 4, units: int = 400, token_dim: int = 64, genre_dim: int = 16, dropout: float = 0.2,
-             genres: Sequence[str] = GENRES) -> GenerationModel:
+             guidance: float = 2.0, genres: Sequence[str] = GENRES) -> GenerationModel:
     """Genre-conditioned event LSTM (the seed's generator; 4 × 400 by default)."""
     net = EventLSTM(layers, units, token_dim, genre_dim, dropout, len(genres), name="gen_lstm")
     net({"tokens": tf.zeros([1, 2], tf.int32), "genre": tf.zeros([1], tf.int32)})
     config = {"layers": layers, "units": units, "token_dim": token_dim, "genre_dim": genre_dim, "dropout": dropout,
-              "genres": list(genres)}
+              "guidance": float(guidance), "genres": list(genres)}
     return GenerationModel("gen-lstm", net, config, "lstm")
 
 

@@ -19,6 +19,7 @@ import argparse
 import json
 import subprocess
 import sys
+import textwrap
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -238,7 +239,7 @@ def figure_same_song(example: dict[str, Any], out: Path, title: str) -> Path:
         ax.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, CLIP, 0, audio.N_MELS))
         ax.axvline(PRIMER, color="w", ls="--", lw=1)
         ax.set_ylabel(name)
-    axes[0].set_title(title)
+    axes[0].set_title(textwrap.fill(title, 110), fontsize=9)
     axes[-1].set_xlabel("seconds (primer before the dashed line)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
@@ -253,8 +254,8 @@ def figure_training(history_files: dict[str, Path], out: Path, title: str, key: 
         h = json.loads(path.read_text(encoding="utf-8"))
         ax.plot(h["step"], h[key], marker="o", label=label)
     ax.set_xlabel("iterations")
-    ax.set_ylabel(key.replace("_", " "))
-    ax.set_title(title)
+    ax.set_ylabel(key.replace("_", " ") + " (gen-lstm: nats per event)")
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -350,6 +351,7 @@ def draw_figures(data: Path, seed: int = 0) -> dict[str, str]:
         ax.plot(xs, [min(done[u]["val_nll"]) for u in xs], marker="o", label="validation NLL/event")
         ax.plot(xs, [done[u]["train_loss"][-1] for u in xs], marker="s", label="training error (last)")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(xs, [str(u) for u in xs])
         ax.set_xlabel("hidden units per layer (4 layers)")
         ax.set_ylabel("nats per event")

@@ -120,13 +120,14 @@ def real_sets(data: Path) -> dict[str, dict[str, list[list[ev.Note]]]]:
     return out
 
 
-def closeness(judge_: GenreJudge, real: dict[str, dict[str, list[list[ev.Note]]]],
+def closeness(real: dict[str, dict[str, list[list[ev.Note]]]], real_emb: dict[str, np.ndarray],
               generated: dict[str, dict[str, list[list[ev.Note]]]], gen_emb: dict[str, dict[str, np.ndarray]]
               ) -> dict[str, Any]:
-    real_emb = {}
-    for split, by_genre in real.items():
-        for g, note_sets in by_genre.items():
-            real_emb[(split, g)] = judge_(render_all(note_sets, [GENRE_PROGRAMS[g]] * len(note_sets), CLIP))[1]
+    """``real_emb[g]``: genre-cnn embeddings of ``real["validation"][g] + real["test"][g]``, in that order."""
+    split_emb = {}
+    for g in GENRES:
+        n_val = len(real["validation"][g])
+        split_emb[("validation", g)], split_emb[("test", g)] = real_emb[g][:n_val], real_emb[g][n_val:]
     held = np.concatenate(list(real_emb.values()))
     mean = held.mean(0)
     axes = np.linalg.svd(held - mean, full_matrices=False)[2][:FD_DIMS].T
@@ -136,9 +137,9 @@ def closeness(judge_: GenreJudge, real: dict[str, dict[str, list[list[ev.Note]]]
         both = real["validation"][g] + real["test"][g]
         out["real_clips"][g] = len(both)
         real_feats = [judge.clip_features(n, CLIP) for n in both]
-        real_all = project(np.concatenate([real_emb[("validation", g)], real_emb[("test", g)]]))
+        real_all = project(real_emb[g])
         out["frechet"].setdefault("real validation vs test (floor)", {})[g] = round(judge.frechet_distance(
-            project(real_emb[("validation", g)]), project(real_emb[("test", g)])), 2)
+            project(split_emb[("validation", g)]), project(split_emb[("test", g)])), 2)
         for name in generated:
             out["frechet"].setdefault(name, {})[g] = round(judge.frechet_distance(
                 project(gen_emb[name][g]), real_all), 2)
@@ -456,11 +457,13 @@ def main() -> None:
     judge_ = GenreJudge()
     results["genre_control"], gen_emb, _ = genre_control(judge_, generated)
     real = real_sets(args.data)
-    # the ceiling: held-out real clips' events rendered exactly as the generated ones are
+    # the ceiling: held-out real clips' events rendered exactly as the generated ones are (rendered and judged
+    # once: their embeddings are the closeness reference too)
     reference = {g: real["validation"][g] + real["test"][g] for g in GENRES}
-    results["genre_control"][REAL_ROW] = genre_control(judge_, {REAL_ROW: reference})[0][REAL_ROW]
+    real_control, real_emb, _ = genre_control(judge_, {REAL_ROW: reference})
+    results["genre_control"][REAL_ROW] = real_control[REAL_ROW]
     figure_genre_bars(results["genre_control"], PLOTS / "fig8-genre-control.png")
-    results["closeness"] = closeness(judge_, real, generated, gen_emb)
+    results["closeness"] = closeness(real, real_emb[REAL_ROW], generated, gen_emb)
     f, st = results["closeness"]["frechet"], results["closeness"]["statistics"]
     cells = [(g, feat) for g in GENRES for feat in judge.FEATURES]
     results["closeness"]["lstm_closer"] = {

@@ -111,6 +111,8 @@ def test_rbm_samples_rolls_and_continues_a_primer():
         assert all(low <= n.pitch <= high and n.end <= 1.0 for n in s.notes)
     assert [s.notes for s in a] == [s.notes for s in rbm.generate("renaissance", seconds=1, count=2, seed=5,
                                                                    program=52)]
+    with pytest.raises(GenerationInputError, match="guidance applies to gen-lstm only"):
+        rbm.generate("renaissance", seconds=1, guidance=2.0)
     roll = np.zeros((20, 88), np.float32)
     roll[2:6, 39] = 1
     assert notes_of_roll(roll, 1.0, 0) == [ev.Note(60, 0.1, 0.3)]

@@ -353,6 +353,9 @@ class GenerationModel(ZooModel):
         (default the model's, which the served signature uses)."""
         check_settings(seconds, temperature, count)
         gid = self.genre_id(genre)
+        if guidance is not None and self.kind != "lstm":
+            raise GenerationInputError(f"guidance applies to gen-lstm only; {self.name} samples an RBM")
+        guidance = self.guidance if guidance is None else float(guidance)
         program = GENRE_PROGRAMS.get(genre or "", 0) if program is None else program
         samples: list[Sample] = []
         for first in range(0, count, batch_size):
@@ -371,7 +374,7 @@ class GenerationModel(ZooModel):
                 if primer:
                     end = max(n.end for n in primer) if primer_cut is None else primer_cut
                     primer_roll = ev.piano_roll(primer, int(round(end / FRAME_SECONDS)), FRAME_SECONDS)
-                fn = self._compiled(primer_roll is not None, None)
+                fn = self._compiled(primer_roll is not None, guidance)
                 args = [ids, tf.constant(float(seconds)), tf.constant(float(temperature)),
                         tf.constant(int(seed) + first, tf.int64), tf.constant(program, tf.int32)]
                 if primer_roll is not None:
@@ -383,8 +386,8 @@ class GenerationModel(ZooModel):
 
     def _sample_lstm(self, ids: tf.Tensor, seconds: float, temperature: float, seed: int, program: int,
                      primer_ids: list[int] | None, sounding: np.ndarray | None,
-                     guidance: float | None = None) -> list[list[int]]:
-        fn = self._compiled(primer_ids is not None, self.guidance if guidance is None else float(guidance))
+                     guidance: float) -> list[list[int]]:
+        fn = self._compiled(primer_ids is not None, guidance)
         args = [ids, tf.constant(seconds), tf.constant(temperature), tf.constant(seed, tf.int64),
                 tf.constant(program, tf.int32)]
         if primer_ids is not None:
@@ -392,7 +395,7 @@ class GenerationModel(ZooModel):
         events, lengths = fn(*args)
         return [list(map(int, row[:n])) for row, n in zip(events.numpy(), lengths.numpy())]
 
-    def _compiled(self, primed: bool, guidance: float | None) -> Any:
+    def _compiled(self, primed: bool, guidance: float) -> Any:
         """One traced sampler per kind of call (primed or not, guidance); shapes and values are tensors."""
         cache = self.__dict__.setdefault("_fns", {})
         key = (primed, guidance)

@@ -3,13 +3,18 @@
 Every condition reads the same held-out test staves of the staff build (the piece-hash split contract), padded
 with white paper as a user's crop or a rendered page leaves them: the figure that says whether a recognizer
 finds its staff (docs/decisions/0019-framing.md). The shipped omr-resnet-bisru and the omr-crnn-bilstm
-baseline read with their manifests' reading rules. Lyrics and markings, other engravers and photos join this
-table when their data is built (issue 36).
+baseline read with their manifests' reading rules.
+
+A second table reads a fixed subset of the same staves re-engraved from their MusicXML by the engravers other
+than Verovio (:mod:`zoo.datasets.engravers`), beside Verovio's own engraving of the same staves: what a score
+from another program costs. Engravings are kept under ``<data>/engravers/`` so a re-run only reads. Lyrics and
+markings and photos join when their data is built (issue 36).
 """
 from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,8 @@ import tensorflow as tf
 import zoo
 from benchmarks.report import RESULTS, stamp, table, write_section
 from zoo import paths
-from zoo.datasets import tfrecords
+from zoo.datasets import engravers, tfrecords
+from zoo.datasets.engrave import EngravingError
 from zoo.metrics import ErrorRates
 from zoo.preprocessing import image as staff_image
 
@@ -57,6 +63,57 @@ def evaluate(model: zoo.ZooModel, examples: list[tuple[bytes, list[str]]], condi
             "errors": summary["errors"], "reference_tokens": summary["reference_tokens"]}
 
 
+VEROVIO_ROW = "Verovio (as built)"
+ENGRAVER_STAVES = 300  # re-engraving costs 1-3 s a staff and engraver
+
+
+def engraved_examples(data_dir: Path, limit: int, workers: int = 2
+                      ) -> tuple[dict[str, list[tuple[bytes, list[str]]]], dict[str, int]]:
+    """A fixed subset of the test staves as built and as each other engraver draws them (the same staves: a staff
+    an engraver cannot draw is left out of every row), with the count each engraver failed on."""
+    ds = tfrecords.fixed_subset(tfrecords.make_dataset(data_dir, "test", "staff"), limit)
+    rows = [(e["sample_id"].decode(), bytes(e["image"]), [t.decode() for t in e["tokens"]])
+            for e in ds.as_numpy_iterator()]
+    cache = data_dir / "engravers"
+
+    def draw(job: tuple[str, str]) -> bytes | None:
+        name, sample_id = job
+        path = cache / name / f"{sample_id}.png"
+        if path.is_file():
+            return path.read_bytes() or None  # an empty file records a failure
+        xml = data_dir / "samples" / sample_id / f"{sample_id}.musicxml"
+        try:
+            png = engravers.engrave(xml.read_text(encoding="utf-8"), name).png
+        except (EngravingError, OSError):
+            png = b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        return png or None
+
+    drawn: dict[str, list[bytes | None]] = {}
+    with ThreadPoolExecutor(workers) as pool:  # the engravers are subprocesses
+        for name in engravers.ENGRAVERS:
+            began = time.perf_counter()
+            drawn[name] = list(pool.map(draw, [(name, sid) for sid, _, _ in rows]))
+            print(f"{name}: {sum(p is not None for p in drawn[name])} of {len(rows)} staves drawn "
+                  f"({time.perf_counter() - began:.0f} s)", flush=True)
+    keep = [i for i in range(len(rows)) if all(drawn[n][i] is not None for n in engravers.ENGRAVERS)]
+    out = {VEROVIO_ROW: [(rows[i][1], rows[i][2]) for i in keep]}
+    out.update({n: [(drawn[n][i], rows[i][2]) for i in keep] for n in engravers.ENGRAVERS})
+    return out, {n: sum(p is None for p in drawn[n]) for n in engravers.ENGRAVERS}
+
+
+def run_engravers(data_dir: Path, limit: int) -> dict[str, Any]:
+    sets, failed = engraved_examples(data_dir, limit)
+    results: dict[str, Any] = {"staves": len(sets[VEROVIO_ROW]), "failed": failed, "models": {}}
+    for name in MODELS:
+        model = zoo.load(name)
+        results["models"][name] = {row: evaluate(model, examples, {}) for row, examples in sets.items()}
+        print(f"{name}: " + ", ".join(f"{row} {100 * r['ser']:.2f} %" for row, r in results["models"][name].items()),
+              flush=True)
+    return results
+
+
 def run(data_dir: Path, limit: int | None) -> dict[str, Any]:
     ds = tfrecords.make_dataset(data_dir, "test", "staff")
     if limit:
@@ -79,17 +136,33 @@ def markdown(r: dict[str, Any]) -> str:
     rows = [[label] + [f"{100 * r['models'][m][label]['ser']:.2f} % · "
                        f"{100 * r['models'][m][label]['sequence_error_rate']:.1f} %" for m in MODELS]
             for label in CONDITIONS]
-    return (f"## Real inputs: framing (`make bench-real-inputs`)\n\n{r['staves']:,} test staves of "
-            f"`{Path(r['data']).name}`, each condition on the same staves.\n\n" + table(header, rows) +
-            "\n\n- Target (issue 36): SER ≤ 1.5 % with page margins, while tight stays ≤ 0.5 %.")
+    out = (f"## Real inputs: framing (`make bench-real-inputs`)\n\n{r['staves']:,} test staves of "
+           f"`{Path(r['data']).name}`, each condition on the same staves.\n\n" + table(header, rows) +
+           "\n\n- Target (issue 36): SER ≤ 1.5 % with page margins, while tight stays ≤ 0.5 %.")
+    e = r.get("engravers")
+    if e:
+        rows = [[row] + [f"{100 * e['models'][m][row]['ser']:.2f} % · "
+                         f"{100 * e['models'][m][row]['sequence_error_rate']:.1f} %" for m in MODELS]
+                for row in e["models"][MODELS[0]]]
+        failed = ", ".join(f"{n} {k}" for n, k in e["failed"].items() if k)
+        out += (f"\n\n### Other engravers\n\nThe same {e['staves']} test staves (a fixed subset) as built by "
+                "Verovio and re-engraved from their MusicXML by LilyPond and MuseScore 3, cropped tight"
+                f"{f' (left out because an engraver failed on them: {failed})' if failed else ''}.\n\n"
+                + table(["engraver"] + [f"{m} SER · sequences wrong" for m in MODELS], rows)
+                + "\n\n- Target (issue 36): SER ≤ 5 % on an engraver left out of training.")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=paths.data_dir() / "staff")
     parser.add_argument("--limit", type=int, default=None, help="a fixed random subset of the test staves")
+    parser.add_argument("--engraver-staves", type=int, default=ENGRAVER_STAVES,
+                        help="test staves re-engraved by each other engraver (0: skip that table)")
     args = parser.parse_args()
     results = run(args.data, args.limit)
+    if args.engraver_staves:
+        results["engravers"] = run_engravers(args.data, args.engraver_staves)
     write_section("bench-real-inputs", markdown(results), results, RESULTS)
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 VENV=${VENV:-.venv}
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm libjemalloc2 poppler-utils)  # jemalloc: serving/memory.py; poppler: PDF pages for search indexes
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm libjemalloc2 poppler-utils lilypond musescore3)  # jemalloc: serving/memory.py; poppler: PDF pages for search indexes; lilypond, musescore3: engravers besides Verovio (zoo/datasets/engravers.py)
 
 find_python() {
   local p
@@ -21,7 +21,8 @@ find_python() {
   return 1
 }
 
-# 1. Debian packages (fluidsynth renders MIDI; FluidR3_GM is the default soundfont; jemalloc for `scorezoo serve`).
+# 1. Debian packages (fluidsynth renders MIDI; FluidR3_GM is the default soundfont; jemalloc for `scorezoo serve`;
+#    LilyPond and MuseScore 3 engrave staves besides Verovio).
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -92,7 +92,11 @@ def _fix_multirests(tk: verovio.toolkit, width: float | None) -> None:
 def rasterize(svg: str, margin: int = 2) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """SVG → grayscale uint8 array on white, cropped to the ink with a small margin."""
     png = cairosvg.svg2png(bytestring=svg.encode("utf-8"), background_color="white")
-    gray = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return crop_to_ink(np.asarray(Image.open(io.BytesIO(png)).convert("L")), margin)
+
+
+def crop_to_ink(gray: np.ndarray, margin: int = 2) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The image cut to its ink with ``margin`` pixels of paper, and the box cut (left, top, right, bottom)."""
     ink = np.argwhere(gray < 250)
     if ink.size == 0:
         raise EngravingError("engraving is blank")

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets import build, corpus, engrave, recipes, segments, tfrecords
+from zoo.datasets import build, corpus, engrave, engravers, recipes, segments, tfrecords
 from zoo.datasets.build import ItemResult, WorkItem
 from zoo.notation.encoder import stream_to_tokens
 from zoo.notation.readers import write_semantic
@@ -20,6 +20,8 @@ from zoo.notation.tokens import parse
 from zoo.notation.vocabulary import load_vocabulary
 
 DATASET = "staff"
+# what a recipe's "fonts" may name: Verovio's fonts, and the other engravers (each with its own font)
+DRAWERS: tuple[str, ...] = engrave.FONTS + engravers.ENGRAVERS
 
 
 def work_items(recipe: dict[str, Any]) -> list[WorkItem]:
@@ -94,6 +96,13 @@ def _check_multirest_width(options: dict[str, Any]) -> None:
         raise ValueError(f"recipe multirest width must be [low, high] MEI units with 0 < low <= high, got {width}")
 
 
+def _check_engravers(names: list[str]) -> None:
+    """A missing program would otherwise surface as every one of its segments skipped, deep in a long build."""
+    missing = [n for n in names if n in engravers.ENGRAVERS and not engravers.available(n)]
+    if missing:
+        raise ValueError(f"the recipe engraves with {', '.join(missing)}, which is not installed: run `make setup`")
+
+
 def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any],
                  multirest_width: float | None = None) -> dict[str, Any]:
     tokens = stream_to_tokens(seg)
@@ -106,7 +115,12 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
     if not kinds & {"note", "rest", "multirest", "gracenote"}:
         raise ValueError("segment has no notes or rests")
     xml = segments.to_musicxml(seg)
-    staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width)
+    if font in engravers.ENGRAVERS:
+        if "multirest" in kinds:  # how long each program draws one is not under the recipe's control
+            raise ValueError(f"multi-measure rests are engraved by Verovio only, not {font}")
+        staff = engravers.engrave(xml, font)
+    else:
+        staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width)
     folder = out_dir / "samples" / sample_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sample_id}.png").write_bytes(staff.png)
@@ -126,10 +140,11 @@ def build_dataset(
     out_dir = Path(out_dir)
     options = recipes.load_recipe(recipe)
     _check_multirest_width(options)
+    _check_engravers(options["fonts"] if not fonts else fonts)
     if fonts:
-        unknown = set(fonts) - set(engrave.FONTS)
+        unknown = set(fonts) - set(DRAWERS)
         if unknown:
-            raise ValueError(f"unknown fonts {sorted(unknown)}; choose from {', '.join(engrave.FONTS)}")
+            raise ValueError(f"unknown fonts {sorted(unknown)}; choose from {', '.join(DRAWERS)}")
         options["fonts"] = fonts
     start = time.perf_counter()
     results, _ = build.run_items(DATASET, work_items(options), build_item, out_dir, options, workers, limit)

@@ -44,6 +44,7 @@ data: setup
 	$(SZ) data build staff --recipe staff-keys-clefs --out data/cache/staff-keys-clefs --limit 5571
 	$(SZ) data build staff --recipe staff-multirests --out data/cache/staff-multirests --limit 2500
 	$(SZ) data build staff --recipe staff-engravers --out data/cache/staff-engravers --limit 5571
+	$(SZ) data build staff --recipe staff-markings --out data/cache/staff-markings --limit 5571
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance
@@ -90,7 +91,8 @@ bench-serving: setup
 	$(PY) -m benchmarks.serving
 
 # Recognition on staves framed as people crop them (paper above, below, left, right), and on 300 of them re-engraved
-# by LilyPond and MuseScore 3 (engravings kept under the data folder), shipped model and baseline.
+# by LilyPond and MuseScore 3 and by Verovio with lyrics and markings (kept under the data folder), shipped model
+# and baseline.
 .PHONY: bench-real-inputs
 bench-real-inputs: setup
 	$(PY) -m benchmarks.real_inputs

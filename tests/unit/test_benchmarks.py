@@ -57,3 +57,17 @@ def test_benchmark_stamp_flags_uncommitted_changes(tmp_path: Path, monkeypatch: 
     assert report.commit() == head
     (tmp_path / "weights.h5").write_text("b")  # measuring weights that are not committed yet does
     assert report.commit() == f"{head} with uncommitted changes"
+
+
+def test_real_inputs_table_has_the_redrawn_rows():
+    from benchmarks import real_inputs
+
+    cell = {"ser": 0.012, "sequence_error_rate": 0.1, "errors": 3, "reference_tokens": 250}
+    r = {"staves": 10, "data": "data/cache/staff",
+         "models": {m: {label: cell for label in real_inputs.CONDITIONS} for m in real_inputs.MODELS},
+         "engravers": {"staves": 9, "failed": {"LilyPond": 1},
+                       "models": {m: {row: cell for row in (real_inputs.VEROVIO_ROW, *real_inputs.REDRAWN)}
+                                  for m in real_inputs.MODELS}}}
+    text = real_inputs.markdown(r)
+    assert "### Other engravers, lyrics and markings" in text and "LilyPond 1" in text
+    assert text.count("| 1.20 % · 10.0 % | 1.20 % · 10.0 % |") == len(real_inputs.CONDITIONS) + 5

@@ -59,13 +59,15 @@ def _toolkit(font: str) -> verovio.toolkit:
 
 
 def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_factor: float = 1.0,
-         multirest_width: float | None = None) -> verovio.toolkit:
+         multirest_width: float | None = None, measure_numbers: bool = False) -> verovio.toolkit:
     """Load MusicXML/MEI text into the per-process toolkit for ``font``, laid out as one system.
 
     ``multirest_width`` (MEI virtual units) draws multi-measure rests that long instead of Verovio's
-    default: the 2017 Verovio that engraved PrIMuS drew them about half as long as 6.4 does."""
+    default: the 2017 Verovio that engraved PrIMuS drew them about half as long as 6.4 does. ``measure_numbers``
+    numbers every measure, as some editions do."""
     tk = _toolkit(font)
-    tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor})
+    tk.setOptions({**BASE_OPTIONS, "font": font, "scale": scale, "midiTempoAdjustment": tempo_factor,
+                   "mnumInterval": 1 if measure_numbers else 0})
     if not tk.loadData(data):
         raise EngravingError("Verovio could not load the segment")
     if "<multiple-rest" in data:
@@ -112,9 +114,9 @@ def encode_png(gray: np.ndarray) -> bytes:
 
 
 def engrave(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE,
-            multirest_width: float | None = None) -> Engraving:
+            multirest_width: float | None = None, measure_numbers: bool = False) -> Engraving:
     """Engrave a one-staff score as a cropped grayscale PNG."""
-    tk = load(data, font, scale, multirest_width=multirest_width)
+    tk = load(data, font, scale, multirest_width=multirest_width, measure_numbers=measure_numbers)
     svg = tk.renderToSVG(1)
     gray, box = rasterize(svg)
     return Engraving(svg=svg, png=encode_png(gray), width=gray.shape[1], height=gray.shape[0], crop_box=box,

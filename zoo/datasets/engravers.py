@@ -38,8 +38,9 @@ def available(name: str) -> bool:
     return shutil.which("lilypond" if name == LILYPOND else "mscore3") is not None
 
 
-def engrave(xml: str, name: str) -> Engraving:
-    """One-staff MusicXML → a cropped grayscale PNG drawn by engraver ``name`` (one of :data:`ENGRAVERS`)."""
+def engrave(xml: str, name: str, measure_numbers: bool = False) -> Engraving:
+    """One-staff MusicXML → a cropped grayscale PNG drawn by engraver ``name`` (one of :data:`ENGRAVERS`);
+    ``measure_numbers`` numbers every measure."""
     if name not in ENGRAVERS:
         raise ValueError(f"unknown engraver {name!r}; choose from {', '.join(ENGRAVERS)}")
     if not available(name):
@@ -47,17 +48,18 @@ def engrave(xml: str, name: str) -> Engraving:
                              f"{'lilypond' if name == LILYPOND else 'musescore3'})")
     with tempfile.TemporaryDirectory(prefix="scorezoo-engrave-") as tmp:
         work = Path(tmp)
-        png = _lilypond(xml, work) if name == LILYPOND else _musescore(xml, work, name.split("-", 1)[1])
+        png = (_lilypond(xml, work, measure_numbers) if name == LILYPOND
+               else _musescore(xml, work, name.split("-", 1)[1], measure_numbers))
         gray, box = crop_to_ink(_gray(png))
     return Engraving(svg="", png=encode_png(gray), width=gray.shape[1], height=gray.shape[0], crop_box=box,
                      scale=1.0)
 
 
 def plain_musicxml(xml: str) -> str:
-    """The segment without what a staff crop would not show: titles, credits, creators and layout breaks."""
+    """The segment without what a staff crop would not show: titles, credits, creators and layout breaks (a part
+    name stays: a staff shows it at its start)."""
     for pattern in (r"<movement-title>.*?</movement-title>", r"<work>.*?</work>", r"<credit\b.*?</credit>",
-                    r"<creator\b.*?</creator>", r"<print\b[^>]*/>", r"<print\b.*?</print>",
-                    r"<part-name>.*?</part-name>", r"<part-abbreviation>.*?</part-abbreviation>"):
+                    r"<creator\b.*?</creator>", r"<print\b[^>]*/>", r"<print\b.*?</print>"):
         xml = re.sub(pattern, "", xml, flags=re.S)
     return xml
 
@@ -77,46 +79,52 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> No
 _LILYPOND_LAYOUT = r"""
 \header { tagline = ##f }
 \paper { page-breaking = #ly:one-line-breaking indent = 0 }
-\layout { \context { \Score \remove "Bar_number_engraver" } }
 """
+_LILYPOND_BAR_NUMBERS = {
+    False: r'\layout { \context { \Score \remove "Bar_number_engraver" } }',
+    True: r"\layout { \context { \Score barNumberVisibility = #all-bar-numbers-visible "
+          r"\override BarNumber.break-visibility = ##(#t #t #t) } }",
+}
 _LILYPOND_STAFF_SPACE_MM = 1.75  # staff size 20, musicxml2ly's default
 
 
-def _lilypond(xml: str, work: Path) -> Path:
+def _lilypond(xml: str, work: Path, measure_numbers: bool) -> Path:
     (work / "in.musicxml").write_text(plain_musicxml(xml), encoding="utf-8")
     _run(["musicxml2ly", "--no-beaming", "-o", "in.ly", "in.musicxml"], work)
-    source = lilypond_source((work / "in.ly").read_text(encoding="utf-8"), xml)
+    source = lilypond_source((work / "in.ly").read_text(encoding="utf-8"), xml, measure_numbers)
     (work / "staff.ly").write_text(source, encoding="utf-8")
     dpi = round(PIXELS_PER_SPACE / _LILYPOND_STAFF_SPACE_MM * _MM_PER_INCH)
     _run(["lilypond", "-dcrop", "-dno-print-pages", "--png", f"-dresolution={dpi}", "-o", "staff", "staff.ly"], work)
     return work / "staff.cropped.png"
 
 
-def lilypond_source(converted: str, xml: str) -> str:
+def lilypond_source(converted: str, xml: str, measure_numbers: bool = False) -> str:
     """musicxml2ly's output laid out as one titleless system, with time signatures drawn as the MusicXML says
-    (numbers unless it asks for the common or cut symbol)."""
+    (numbers unless it asks for the common or cut symbol), and every measure numbered or none."""
     text = re.sub(r"\\header \{.*?\n\s*\}\n", "", converted, count=1, flags=re.S).replace("\\break", "")
     if not re.search(r'<time\b[^>]*symbol="(common|cut)"', xml):
         text = re.sub(r"\\time ", r"\\numericTimeSignature \\time ", text)
-    return text + _LILYPOND_LAYOUT
+    return text + _LILYPOND_LAYOUT + _LILYPOND_BAR_NUMBERS[measure_numbers] + "\n"
 
 
 # -- MuseScore 3 ----------------------------------------------------------------------------------------------
 
 _MUSESCORE_STYLE = ("<pageWidth>60</pageWidth><pageHeight>6</pageHeight><pagePrintableWidth>59</pagePrintableWidth>"
                     "<pageEvenLeftMargin>0.5</pageEvenLeftMargin><pageOddLeftMargin>0.5</pageOddLeftMargin>"
-                    "<lastSystemFillLimit>1</lastSystemFillLimit><showMeasureNumber>0</showMeasureNumber>"
+                    "<lastSystemFillLimit>1</lastSystemFillLimit><showMeasureNumber>{numbers}</showMeasureNumber>"
+                    "<measureNumberInterval>1</measureNumberInterval><measureNumberSystem>0</measureNumberSystem>"
                     "<musicalSymbolFont>{font}</musicalSymbolFont>")
 
 
-def _musescore(xml: str, work: Path, font: str) -> Path:
+def _musescore(xml: str, work: Path, font: str, measure_numbers: bool) -> Path:
     """MusicXML → MuseScore's own file (whose style says: a page 60 inches wide, so one system, never stretched)
     → PNG. MuseScore's MusicXML import keeps its default page, so the style is set on its own file."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     (work / "in.musicxml").write_text(plain_musicxml(xml), encoding="utf-8")
     _run(["mscore3", "-o", "in.mscx", "in.musicxml"], work, env)
     score = (work / "in.mscx").read_text(encoding="utf-8")
-    score, found = re.subn(r"<Style>", "<Style>" + _MUSESCORE_STYLE.format(font=font), score, count=1)
+    style = _MUSESCORE_STYLE.format(font=font, numbers=int(measure_numbers))
+    score, found = re.subn(r"<Style>", "<Style>" + style, score, count=1)
     if not found:
         raise EngravingError("MuseScore wrote a score without a style section")
     (work / "staff.mscx").write_text(score, encoding="utf-8")

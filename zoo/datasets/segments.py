@@ -42,6 +42,9 @@ _DROP_CLASSES = (
     spanner.Spanner,
     bar.Barline,
 )
+# what a segment that keeps its markings still loses: an instrument can transpose what is written, an ottava
+# moves it (both change what the label would mean)
+_MARKING_CLASSES = (instrument.Instrument, spanner.Ottava)
 
 
 
@@ -61,8 +64,10 @@ def part_measures(part: stream.Part) -> list[stream.Measure]:
     return list(part.getElementsByClass(stream.Measure))
 
 
-def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
-    """Measures [start, stop) of ``part`` as a clean, self-contained one-staff part."""
+def standalone_segment(part: stream.Part, start: int, stop: int, keep_markings: bool = False) -> stream.Part:
+    """Measures [start, stop) of ``part`` as a clean, self-contained one-staff part. ``keep_markings`` keeps what
+    the corpus prints beside the notes (lyrics, dynamics, slurs, articulations, text, barlines: see
+    :mod:`zoo.datasets.markings`); its label must then be read from :func:`cleaned`."""
     measures = part_measures(part)[start:stop]
     if not measures:
         raise ValueError(f"empty measure range {start}:{stop}")
@@ -84,7 +89,7 @@ def standalone_segment(part: stream.Part, start: int, stop: int) -> stream.Part:
                 old.activeSite.remove(old)
         if obj is not None:
             head.insert(0, _plain(obj))
-    _clean(segment)
+    _clean(segment, _MARKING_CLASSES if keep_markings else _DROP_CLASSES, keep_markings)
     _cut_broken_ties(segment)
     segment.partName = None
     segment.partAbbreviation = None
@@ -186,13 +191,21 @@ def _plain(obj):
     return copy.deepcopy(obj)
 
 
-def _clean(segment: stream.Part) -> None:
+def cleaned(segment: stream.Part) -> stream.Part:
+    """A copy of ``segment`` without anything the semantic encoding has no token for: what its label is read from."""
+    copy_ = copy.deepcopy(segment)
+    _clean(copy_)
+    return copy_
+
+
+def _clean(segment: stream.Part, drop: tuple[type, ...] = (), keep_markings: bool = False) -> None:
+    drop = drop or _DROP_CLASSES
     for element in list(segment.recurse()):
-        if isinstance(element, _DROP_CLASSES) and not isinstance(element, spanner.MultiMeasureRest):
+        if isinstance(element, drop) and not isinstance(element, spanner.MultiMeasureRest):
             site = element.activeSite
             if site is not None:
                 site.remove(element)
-        elif isinstance(element, note.GeneralNote):
+        elif isinstance(element, note.GeneralNote) and not keep_markings:
             element.lyrics = []
             element.articulations = [a for a in element.articulations if not isinstance(a, articulations.Articulation)]
             element.expressions = [e for e in element.expressions if isinstance(e, expressions.Fermata)]

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from zoo.datasets import build, corpus, engrave, engravers, recipes, segments, tfrecords
+from zoo.datasets import build, corpus, engrave, engravers, markings, recipes, segments, tfrecords
 from zoo.datasets.build import ItemResult, WorkItem
 from zoo.notation.encoder import stream_to_tokens
 from zoo.notation.readers import write_semantic
@@ -42,6 +42,7 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
     path, collection = item.payload
     result = ItemResult(item.key)
     fonts = options["fonts"]
+    rates = markings.MarkingRates.from_recipe(options.get("markings"))
     lo, hi = options["segment_measures"]
     for piece in corpus.pieces_in(corpus.CorpusFile(Path(path), collection)):
         if result.full(options.get("item_limit")):
@@ -53,9 +54,12 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
             for start, stop in chunks:
                 sample_id = f"{build.safe_key(piece.piece_id)}-p{part_index}-m{start + 1}-{stop}"
                 font = fonts[rng.randrange(len(fonts))]
+                marked = rates is not None and rng.random() < rates.probability
                 try:
-                    seg, drawing = _incipit_variation(segments.standalone_segment(part, start, stop), rng, options)
-                    record = _make_sample(seg, sample_id, font, out_dir, options, **drawing)
+                    seg, drawing = _incipit_variation(
+                        segments.standalone_segment(part, start, stop, keep_markings=marked), rng, options)
+                    record = _make_sample(seg, sample_id, font, out_dir, options,
+                                          marking=(rng, rates) if marked else None, **drawing)
                 except Exception as exc:  # EncodingError, EngravingError, music21 export errors: count why
                     result.skip(build.reason_of(exc))
                     continue
@@ -104,8 +108,11 @@ def _check_engravers(names: list[str]) -> None:
 
 
 def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[str, Any],
-                 multirest_width: float | None = None) -> dict[str, Any]:
-    tokens = stream_to_tokens(seg)
+                 multirest_width: float | None = None,
+                 marking: tuple[random.Random, markings.MarkingRates] | None = None) -> dict[str, Any]:
+    """Label, engrave and write one segment. With ``marking`` the label is read from the segment without its
+    markings, and then more are drawn on it (:mod:`zoo.datasets.markings`): the label stays the notes'."""
+    tokens = stream_to_tokens(segments.cleaned(seg) if marking else seg)
     if len(tokens) > options["max_tokens"]:
         raise ValueError(f"segment longer than {options['max_tokens']} tokens")
     kinds = {p.kind for t in tokens if (p := parse(t)) is not None}
@@ -114,19 +121,24 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
         raise ValueError("segment has no time signature")
     if not kinds & {"note", "rest", "multirest", "gracenote"}:
         raise ValueError("segment has no notes or rests")
+    drawn = markings.decorate(seg, *marking) if marking else {"kinds": []}
+    numbers = bool(drawn.get("measure_numbers"))
     xml = segments.to_musicxml(seg)
     if font in engravers.ENGRAVERS:
         if "multirest" in kinds:  # how long each program draws one is not under the recipe's control
             raise ValueError(f"multi-measure rests are engraved by Verovio only, not {font}")
-        staff = engravers.engrave(xml, font)
+        staff = engravers.engrave(xml, font, measure_numbers=numbers)
     else:
-        staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width)
+        staff = engrave.engrave(xml, font, options["scale"], multirest_width=multirest_width, measure_numbers=numbers)
     folder = out_dir / "samples" / sample_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sample_id}.png").write_bytes(staff.png)
     (folder / f"{sample_id}.musicxml").write_text(xml, encoding="utf-8")
     write_semantic(tokens, folder / f"{sample_id}.semantic")
-    return {"id": sample_id, "font": font, "tokens": tokens, "width": staff.width, "height": staff.height}
+    record = {"id": sample_id, "font": font, "tokens": tokens, "width": staff.width, "height": staff.height}
+    if marking:
+        record["markings"] = drawn["kinds"]
+    return record
 
 
 def build_dataset(
@@ -153,6 +165,9 @@ def build_dataset(
         records = records[:limit]
     report = build.summarize(results, records, ["collection", "font"])
     report.update(dataset=DATASET, limit=limit, vocabulary=_vocabulary_report(records))
+    if options.get("markings"):
+        report["markings"] = {"decorated": sum("markings" in r for r in records),
+                              "kinds": dict(Counter(k for r in records for k in r.get("markings", [])).most_common())}
     return build.finish(out_dir, DATASET, report, lambda split: _rows(out_dir, records, split), start)
 
 

@@ -128,6 +128,8 @@ def test_each_distortion_alone_changes_image(staff):
         "brightness": _only(brightness_prob=1.0),
         "noise": _only(noise_prob=1.0),
         "jpeg": _only(jpeg_prob=1.0),
+        "lighting": _only(lighting_prob=1.0),
+        "texture": _only(texture_prob=1.0),
     }
     for name, config in singles.items():
         out = distort(staff, _seed(11), config).numpy()
@@ -156,3 +158,24 @@ def test_distort_png_bytes(png_bytes, staff):
     # Same pixels (up to 8-bit rounding) as the training augmenter gives example 3 under base seed 7.
     augmented = make_augmenter(CAMERA, 7)(tf.constant(3, tf.int64), {"image": staff})["image"].numpy()
     assert np.abs(np.asarray(decoded, np.float32) / 255.0 - augmented[..., 0]).max() <= 0.5 / 255 + 1e-6
+
+
+def test_photo_adds_page_distortions_and_camera_stays_camera_primus(staff):
+    assert CAMERA.lighting_prob == CAMERA.texture_prob == 0.0 and CAMERA.max_rotation_deg == 2.0
+    photo = DistortionConfig.photo()
+    assert photo.lighting_prob == photo.texture_prob == 1.0 and photo.max_rotation_deg == 5.0
+    clean = staff.numpy()
+    for s in range(6):
+        out = distort(staff, _seed(s), photo).numpy()
+        assert 0.4 < _dark_fraction(out) / _dark_fraction(clean) < 2.5
+        assert np.percentile(out, 99) - np.percentile(out, 1) > 0.2  # ink still darker than paper
+
+
+def test_lighting_is_uneven_and_texture_greys_the_paper(staff):
+    white = tf.ones([120, 400, 1])
+    lit = distort(white, _seed(3), _only(lighting_prob=1.0)).numpy()
+    assert lit.max() <= 1.0 and lit.max() - lit.min() > 0.05  # brighter on one side than the other
+    grain = distort(white, _seed(3), _only(texture_prob=1.0)).numpy()
+    assert grain.max() <= 1.0 and 0.005 < 1.0 - grain.mean() < 0.2
+    with pytest.raises(ValueError):
+        DistortionConfig(max_lighting_drop=1.0)

@@ -23,6 +23,8 @@ import tensorflow as tf
 
 _WHITE = 1.0  # background of engraved scores; fill value for pixels moved in from outside the image
 _STEPS = ("geometry", "blur", "contrast", "brightness", "noise", "jpeg")
+_CAMERA_STEPS = ("rotation", "perspective", "blur", "contrast", "brightness", "noise", "jpeg")
+_PAGE_STEPS = ("texture", "lighting")  # seeded apart from _STEPS, so adding them moved no other draw
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,18 @@ class DistortionConfig:
     noise_std: tuple[float, float] = (0.01, 0.05)  # std of additive Gaussian noise
     jpeg_prob: float = 0.6
     jpeg_quality: tuple[int, int] = (30, 90)  # inclusive range
+    # a phone photo of a page (off unless asked for, so the default and camera() draw what they always drew):
+    lighting_prob: float = 0.0
+    max_lighting_drop: float = 0.35  # the darkest part of the page gets up to this much less light than the brightest
+    texture_prob: float = 0.0
+    texture_std: tuple[float, float] = (0.01, 0.04)  # std of the paper's blotchy grain
     strength: float = 1.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             if field.name.endswith("_prob") and not 0.0 <= getattr(self, field.name) <= 1.0:
                 raise ValueError(f"{field.name} must be in [0, 1], got {getattr(self, field.name)}")
-        for name in ("blur_sigma", "contrast", "noise_std", "jpeg_quality"):
+        for name in ("blur_sigma", "contrast", "noise_std", "jpeg_quality", "texture_std"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"{name} must satisfy 0 <= low <= high, got {(low, high)}")
@@ -65,6 +72,8 @@ class DistortionConfig:
             raise ValueError(f"jpeg_quality must lie in [1, 100], got {self.jpeg_quality}")
         if min(self.max_rotation_deg, self.max_corner_shift, self.max_brightness_delta, self.strength) < 0:
             raise ValueError("magnitudes and strength must be non-negative")
+        if not 0 <= self.max_lighting_drop < 1:
+            raise ValueError(f"max_lighting_drop must be in [0, 1), got {self.max_lighting_drop}")
 
     @classmethod
     def none(cls) -> DistortionConfig:
@@ -74,9 +83,16 @@ class DistortionConfig:
 
     @classmethod
     def camera(cls, strength: float = 1.0) -> DistortionConfig:
-        """Every distortion on every image, as in Camera-PrIMuS; for writing a distorted test split."""
-        probs = {f.name: 1.0 for f in dataclasses.fields(cls) if f.name.endswith("_prob")}
+        """Every Camera-PrIMuS distortion on every image; for writing a distorted test split."""
+        probs = {f"{step}_prob": 1.0 for step in _CAMERA_STEPS}
         return cls(strength=strength, **probs)
+
+    @classmethod
+    def photo(cls, strength: float = 1.0) -> DistortionConfig:
+        """A phone photo of a printed page: the camera distortions, rotation and skew up to ±5°, uneven lighting,
+        paper texture and JPEG at phone-camera quality."""
+        probs = {f"{step}_prob": 1.0 for step in (*_CAMERA_STEPS, "lighting", "texture")}
+        return cls(strength=strength, max_rotation_deg=5.0, jpeg_quality=(40, 85), **probs)
 
     # Effective magnitudes after ``strength``; Python floats, so kernel sizes stay static.
     def _scaled(self, value: float) -> float:
@@ -101,13 +117,20 @@ def distort(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig = Distor
     image = tf.convert_to_tensor(image, tf.float32)
     sub_seeds = tf.unstack(tf.random.experimental.stateless_split(_as_seed(seed), len(_STEPS)))
     seeds = dict(zip(_STEPS, sub_seeds, strict=True))
-    out = _geometry(image, seeds["geometry"], config)
+    page_seed = tf.random.experimental.stateless_fold_in(_as_seed(seed), _PAGE_SEED)
+    seeds.update(zip(_PAGE_STEPS, tf.unstack(tf.random.experimental.stateless_split(page_seed, len(_PAGE_STEPS)))))
+    out = _texture(image, seeds["texture"], config)  # on the paper, before the camera sees it
+    out = _geometry(out, seeds["geometry"], config)
+    out = _lighting(out, seeds["lighting"], config)
     out = _blur(out, seeds["blur"], config)
     out = _contrast(out, seeds["contrast"], config)
     out = _brightness(out, seeds["brightness"], config)
     out = _noise(out, seeds["noise"], config)
     out = _jpeg(tf.clip_by_value(out, 0.0, 1.0), seeds["jpeg"], config)
     return tf.ensure_shape(out, image.shape)
+
+
+_PAGE_SEED = 0x9A9E
 
 
 def example_seed(base_seed: int | tf.Tensor, index: int | tf.Tensor) -> tf.Tensor:
@@ -271,6 +294,49 @@ def _noise(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf.Te
     return tf.cond(
         apply, lambda: image + std * tf.random.stateless_normal(tf.shape(image), seed=field_seed), lambda: image
     )
+
+
+def _texture(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf.Tensor:
+    """Paper grain: blotches about 16 px across (coarse noise, bilinearly enlarged) plus a finer speckle, darker
+    where the paper is thin or stained."""
+    low, high = config._scaled(config.texture_std[0]), config._scaled(config.texture_std[1])
+    if high <= 0 or config.texture_prob == 0:
+        return image
+    gate_seed, coarse_seed, fine_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    apply, u = _gate_and_params(gate_seed, config.texture_prob, 1)
+    std = _lerp(u[0], low, high)
+
+    def grain() -> tf.Tensor:
+        size = tf.shape(image)[:2]
+        coarse = tf.random.stateless_normal(tf.stack([size[0] // 16 + 2, size[1] // 16 + 2, 1]), seed=coarse_seed)
+        blotches = tf.image.resize(coarse, size, method="bilinear")
+        speckle = tf.random.stateless_normal(tf.shape(image), seed=fine_seed)
+        return image - std * tf.abs(blotches) - 0.5 * std * tf.abs(speckle)
+
+    return tf.cond(apply, grain, lambda: image)
+
+
+def _lighting(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf.Tensor:
+    """Uneven light over the page (a lamp to one side, the phone's shadow, a vignette): the image times a smooth
+    field, 1 where the light is brightest, falling by up to ``max_lighting_drop`` along a random direction and
+    towards the corners."""
+    drop = min(config._scaled(config.max_lighting_drop), 0.95)
+    if drop <= 0 or config.lighting_prob == 0:
+        return image
+    apply, u = _gate_and_params(seed, config.lighting_prob, 3)
+
+    def lit() -> tf.Tensor:
+        size = tf.cast(tf.shape(image)[:2], tf.float32)
+        ys = tf.linspace(-1.0, 1.0, tf.cast(size[0], tf.int32))[:, None]
+        xs = tf.linspace(-1.0, 1.0, tf.cast(size[1], tf.int32))[None, :]
+        angle = 2.0 * math.pi * u[0]
+        slope = (tf.cos(angle) * xs + tf.sin(angle) * ys + math.sqrt(2.0)) / (2.0 * math.sqrt(2.0))  # 0 .. 1
+        vignette = (tf.square(xs) + tf.square(ys)) / 2.0  # 0 at the centre, 1 in the corners
+        mix = u[1]
+        field = 1.0 - _lerp(u[2], 0.3, 1.0) * drop * (mix * slope + (1.0 - mix) * vignette)
+        return image * field[:, :, None]
+
+    return tf.cond(apply, lit, lambda: image)
 
 
 def _jpeg(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf.Tensor:

@@ -83,8 +83,11 @@ class OmrTrain:
 @dataclass(frozen=True)
 class OmrAugment:
     """Share of training staves given camera distortions, and the optional spacing, margin and ink
-    augmentations ([low, high] ranges, each with the share of staves it is drawn for)."""
+    augmentations ([low, high] ranges, each with the share of staves it is drawn for). ``photo`` widens the
+    camera distortions to a phone photo's (rotation and skew up to ±5°, uneven light, paper grain: half of the
+    distorted staves get each; :meth:`DistortionConfig.photo`)."""
     distort: float = 0.5
+    photo: bool = False
     width_scale: tuple[float, ...] | None = None
     width_scale_probability: float = 0.5
     margin: tuple[float, ...] | None = None

@@ -8,6 +8,7 @@ logs, history JSON and training curves are written.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -51,14 +52,20 @@ def training_vocabulary(data_dir: Path, counts: Counter | None = None) -> list[s
     return vocab + sorted(t for t in (counts if counts is not None else token_counts(data_dir)) if t not in known)
 
 
+# the training distortions widened to a phone photo's: each page distortion on half of the distorted staves
+TRAINING_PHOTO = dataclasses.replace(DistortionConfig(), max_rotation_deg=5.0, lighting_prob=0.5, texture_prob=0.5)
+
+
 def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: int, height: int,
                  augment_probability: float = 0.0, shuffle: int = 0, seed: int = 0,
                  width_scale: Sequence[float] | None = None, width_scale_probability: float = 0.5,
                  margin: Sequence[float] | None = None, margin_probability: float = 0.5,
-                 ink: Sequence[int] | None = None, ink_probability: float = 0.5) -> tf.data.Dataset:
+                 ink: Sequence[int] | None = None, ink_probability: float = 0.5, photo: bool = False
+                 ) -> tf.data.Dataset:
     """(inputs {image, width}, labels, label lengths) batches, bucketed by width.
 
-    ``augment_probability``: the share of staves given camera distortions. ``width_scale`` [low, high]:
+    ``augment_probability``: the share of staves given camera distortions (``photo``: a phone photo's, see
+    :data:`TRAINING_PHOTO`). ``width_scale`` [low, high]:
     ``width_scale_probability`` of the staves are stretched horizontally by a factor drawn log-uniformly
     from that range (other engravings' spacing); staves left too narrow for their labels are dropped.
     ``margin`` [low, high]: ``margin_probability`` of the staves get white paper above and below (each side its
@@ -72,7 +79,7 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
     bold = check_ink(ink)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)), -1)
-    config = DistortionConfig()
+    config = TRAINING_PHOTO if photo else DistortionConfig()
 
     def prepare(index: tf.Tensor, ex: dict[str, tf.Tensor]):
         paper = staff_image.decode_image(ex["image"])
@@ -295,6 +302,8 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | No
         augmentations.update(margin=list(aug.margin), margin_probability=aug.margin_probability)
     if aug.ink:
         augmentations.update(ink=list(aug.ink), ink_probability=aug.ink_probability)
+    if aug.photo:
+        augmentations.update(photo=True)
     augment_probability = aug.distort
     out_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = training_vocabulary(data_dir)

@@ -224,3 +224,20 @@ def test_a_trained_sign_head_ships_in_its_run_and_serving_reads_as_python(short_
         zoo.load("omr-resnet-bisru", weights=out)
     with pytest.raises(FileExistsError, match="already holds a run"):
         train_sign_head("omr-resnet-bisru", str(run), out, data, staves=4, epochs=1)
+
+
+def test_training_staves_can_be_photographed(staff_build):
+    from zoo.training import configs
+    from zoo.training import omr as train_omr
+
+    assert configs.training_config("omr-resnet-bisru", ["augment.photo=true"]).augment.photo is True
+    assert train_omr.TRAINING_PHOTO.max_rotation_deg == 5.0 and train_omr.TRAINING_PHOTO.lighting_prob > 0
+    data, _ = staff_build
+    vocab = train_omr.training_vocabulary(data)
+
+    def first(**augment):
+        inputs, _ = next(iter(train_omr.make_dataset(data, "train", vocab, 4, 64, **augment)))
+        return inputs["image"].numpy()
+
+    plain, photo = first(augment_probability=1.0), first(augment_probability=1.0, photo=True)
+    assert plain.shape == photo.shape and not np.allclose(plain, photo)

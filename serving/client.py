@@ -131,12 +131,14 @@ class ServingClient:
 
     def recognize_page(self, image: bytes | str | Path, model: str = OMR_MODEL,
                        version: int | None = None) -> list[dict[str, Any]]:
-        """A page of single-staff systems, split into staves here as the library splits it
-        (:func:`zoo.preprocessing.pages.staff_images`) and read in one request: one result per staff, top to
-        bottom (an image of one staff: one result)."""
+        """A page of single-staff systems (PNG, JPEG, BMP, WEBP, TIFF or PDF), split into pages and staves here as
+        the library splits it (:func:`zoo.preprocessing.pages.input_staves`) and read in one request: one result
+        per staff, top to bottom, with its ``page`` when the file has several (an image of one staff: one
+        result)."""
         from zoo.preprocessing import pages
 
-        return self.recognize(pages.staff_images(_read(image)), model, version)
+        staves = pages.input_staves(_read(image))
+        return pages.tag_pages(self.recognize([s for _, s in staves], model, version), staves)
 
     def embed_audio(self, recordings: Iterable[bytes | str | Path], model: str = RETRIEVAL_MODEL,
                     version: int | None = None) -> list[dict[str, Any]]:

@@ -275,7 +275,8 @@ def evaluate_cmd(model_name: str, data_dir: Path | None, split: str, weights: st
 @click.option("--midi", type=click.Path(path_type=Path), default=None, help="Write MIDI, like --musicxml.")
 def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam: int, tta: bool, rules: str | None,
                   as_json: bool, musicxml: Path | None, midi: Path | None) -> None:
-    """Recognize staff images (or pages of single-staff systems) as PrIMuS semantic tokens."""
+    """Recognize staff images (or pages of single-staff systems; PNG, JPEG, BMP, WEBP, TIFF or PDF, every page) as
+    PrIMuS semantic tokens."""
 
     model = _load(model_name, weights)
     if rules is not None:
@@ -291,10 +292,19 @@ def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam:
             click.echo(json.dumps(entry))
         else:
             for k, s in enumerate(staves):
-                label = f"{path}" + (f" [staff {k + 1}]" if len(staves) > 1 else "")
-                click.echo(f"{label} (confidence {s['confidence']:.3f}):\n" + "\t".join(s["tokens"]))
+                click.echo(f"{staff_label(path, k, staves)} (confidence {s['confidence']:.3f}):\n"
+                           + "\t".join(s["tokens"]))
 
     _each(images, read, show, as_json)
+
+
+def staff_label(path: Path, k: int, staves: list[dict]) -> str:
+    """How the CLI names result ``k`` of a file: the file, then its page and staff when it has several."""
+    if len(staves) == 1:
+        return str(path)
+    page = staves[k].get("page")
+    staff = sum(1 for s in staves[: k + 1] if s.get("page") == page)  # its number on its page
+    return f"{path} [{f'page {page}, ' if page else ''}staff {staff}]"
 
 
 def _write_scores(model, tokens: list[str], source: Path, musicxml: Path | None, midi: Path | None, n: int) -> None:

@@ -110,6 +110,7 @@ def client() -> None:
 def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | None, timeout: float,
                 as_json: bool, index_dir: Path | None = None, top: int = 10) -> None:
     from serving.client import GENRE_MODEL, OMR_MODEL, RETRIEVAL_MODEL, ServingClient, ServingError
+    from zoo.cli.models import staff_label
     from zoo.preprocessing.errors import InputError
     from zoo.search.index import SearchIndexError
 
@@ -150,8 +151,8 @@ def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | No
                     click.echo(f"{path}: " + "; ".join(f"{m['item']} {m['score']:.3f}" for m in result["matches"]))
                 else:
                     for k, staff in enumerate(results):
-                        label = f"{path}" + (f" [staff {k + 1}]" if len(results) > 1 else "")
-                        click.echo(f"{label}: {staff['semantic']}  (confidence {staff['confidence']:.2f})")
+                        click.echo(f"{staff_label(path, k, results)}: {staff['semantic']}  "
+                                   f"(confidence {staff['confidence']:.2f})")
                 continue
             click.echo(json.dumps({"file": str(path), "error": error}) if as_json else f"{path}: error: {error}")
     if failed:

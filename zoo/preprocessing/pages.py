@@ -1,20 +1,81 @@
-"""Split an engraved page of single-staff systems into staves (horizontal projection profiles).
+"""Read an input file into pages, and split an engraved page of single-staff systems into staves (horizontal
+projection profiles).
 
-Staff lines are the rows whose ink runs across most of the page; runs of five
-evenly spaced lines form a staff, and the page is cut half-way between staves so
-that ledger-line notes, clefs and fermatas stay with their own staff.
+:func:`input_pages` turns what a user has (a PNG, JPEG or BMP; a WEBP or TIFF from a scanner or a phone, every
+page of a multi-page TIFF; a PDF, page by page) into images the recognizer's graph decodes. Staff lines are the
+rows whose ink runs across most of the page; runs of five evenly spaced lines form a staff, and the page is cut
+half-way between staves so that ledger-line notes, clefs and fermatas stay with their own staff.
 """
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from zoo.preprocessing import headers
 from zoo.preprocessing.errors import ImageInputError
 
 LINE_FILL = 0.5  # a staff-line row has ink over at least this fraction of the widest row
+CONVERTED_FORMATS = ("WEBP", "TIFF")  # read by Pillow and handed on as PNG
+PDF_DPI = 250  # an A4 page becomes 2067 × 2923 px, as engraved pages are rendered for search
+MAX_PAGES = 200  # a longer file is refused rather than read for minutes
+PDF_SECONDS = 600
+
+
+def input_pages(data: bytes) -> list[bytes]:
+    """An input's pages as PNG, JPEG or BMP bytes, top to bottom: those formats as they are; WEBP and TIFF (each
+    page of a multi-page TIFF) converted to PNG after their stated sizes are checked; a PDF rasterized page by
+    page at :data:`PDF_DPI` by poppler's ``pdftoppm``. Anything else is an :class:`ImageInputError` naming it."""
+    if data[:5] == b"%PDF-":
+        return [png_bytes(page) for page in pdf_pages(data)]
+    if not data:
+        raise ImageInputError("image bytes are empty")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            if fmt not in CONVERTED_FORMATS:
+                headers.image_header(data)  # PNG, JPEG, BMP: checked, read by the graph as they are
+                return [data]
+            out = []
+            for k, frame in enumerate(ImageSequence.Iterator(img)):
+                if k == MAX_PAGES:
+                    raise ImageInputError(f"the {fmt} has more than {MAX_PAGES} pages; at most {MAX_PAGES} are read")
+                headers.check_image_size(*frame.size)
+                out.append(png_bytes(np.asarray(frame.convert("L"))))
+            return out
+    except Image.DecompressionBombError:
+        headers.image_header(data)  # says how many pixels, in the recognizer's words
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageInputError(f"not an image or PDF (PNG, JPEG, BMP, WEBP, TIFF or PDF): {exc}") from None
+
+
+def pdf_pages(data: bytes) -> list[np.ndarray]:
+    """A PDF's pages as grayscale arrays (paper 255), rasterized by poppler's ``pdftoppm`` (``make setup``
+    installs it): a damaged, encrypted or empty PDF is an :class:`ImageInputError` with poppler's reason."""
+    binary = shutil.which("pdftoppm")
+    if binary is None:
+        raise ImageInputError("reading PDFs needs poppler's pdftoppm: run `make setup` (apt-get install poppler-utils)")
+    with tempfile.TemporaryDirectory(prefix="scorezoo-pdf-") as tmp:
+        source = Path(tmp) / "in.pdf"
+        source.write_bytes(data)
+        try:
+            subprocess.run([binary, "-r", str(PDF_DPI), "-gray", "-png", "-l", str(MAX_PAGES), str(source),
+                            f"{tmp}/page"], check=True, capture_output=True, timeout=PDF_SECONDS)
+        except subprocess.CalledProcessError as exc:
+            detail = exc.stderr.decode(errors="replace").strip().splitlines()
+            raise ImageInputError(f"not a readable PDF ({detail[-1] if detail else 'pdftoppm failed'})") from None
+        except subprocess.TimeoutExpired:
+            raise ImageInputError(f"rasterizing the PDF took over {PDF_SECONDS // 60} minutes") from None
+        files = sorted(Path(tmp).glob("page*.png"))
+        if not files:
+            raise ImageInputError("the PDF has no pages")
+        return [np.asarray(Image.open(f).convert("L")) for f in files]
 
 
 def gray_image(data: bytes) -> np.ndarray:
@@ -90,8 +151,22 @@ def split_staves(data: bytes) -> list[bytes]:
 
 
 def staff_images(data: bytes) -> list[bytes]:
-    """What to read of an image: each staff's crop when it is a page of several, else the image itself (one staff,
-    or staff lines too faint to split on, as in a photo). The library, the CLI and the serving client all read
-    pages this way, so a page gets the same answer from each."""
-    crops = split_staves(data)
-    return crops if len(crops) > 1 else [data]
+    """What to read of an image: each staff's crop (a page of one staff is cut to it too: a staff in a page of
+    paper read 4 flats for 3 where its crop read right), else the image itself (staff lines too faint to split on,
+    as in a photo). The library, the CLI and the serving client all read pages this way, so a page gets the same
+    answer from each."""
+    return split_staves(data) or [data]
+
+
+def input_staves(data: bytes) -> list[tuple[int, bytes]]:
+    """Every staff to read of an input file, with its page number (1-based): each page of :func:`input_pages`
+    cut by :func:`staff_images`. The library, the CLI and the serving client read inputs this way."""
+    return [(k, staff) for k, page in enumerate(input_pages(data), start=1) for staff in staff_images(page)]
+
+
+def tag_pages(results: list[dict], staves: list[tuple[int, bytes]]) -> list[dict]:
+    """Results of :func:`input_staves`' staves, each told its page when the input had more than one."""
+    if len({page for page, _ in staves}) > 1:
+        for result, (page, _) in zip(results, staves):
+            result["page"] = page
+    return results

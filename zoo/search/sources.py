@@ -2,15 +2,13 @@
 (grayscale arrays) or samples, with a sentence for anything that cannot be read.
 
 Scores (MusicXML, .mxl, MEI, ABC, Humdrum) are read by music21 and engraved page by page by Verovio in a font the
-models were trained on; PDFs are rasterized page by page by poppler's ``pdftoppm``; recordings go through the shared
+models were trained on; images and PDFs are read into pages by :func:`zoo.preprocessing.pages.input_pages`
+(PDFs by poppler's ``pdftoppm``); recordings go through the shared
 audio decoder (:mod:`zoo.preprocessing.audio`), with its header checks.
 """
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import cairosvg
@@ -24,7 +22,7 @@ from zoo.preprocessing import pages as staff_finding
 from zoo.preprocessing.errors import AudioInputError, ImageInputError, InputError, plain_message
 
 SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl", ".mei", ".abc", ".krn")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 PDF_SUFFIXES = (".pdf",)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SHEET_SUFFIXES = SCORE_SUFFIXES + IMAGE_SUFFIXES + PDF_SUFFIXES
@@ -33,8 +31,7 @@ PAGE_OPTIONS = {"font": ENGRAVING_FONT, "scale": 40, "pageWidth": 2100, "pageHei
                 "header": "none", "footer": "none"}
 RENDER_ZOOM = 2.5  # engraved pages are rasterized at 2100 × 2970 px, as an A4 page scanned at 250 dpi: at Verovio's
 # own 840 px width a staff line is a fraction of a pixel, too faint to find staves by
-PDF_DPI = 250  # as engraved pages are rendered
-MAX_PAGES = 200  # a longer file is refused rather than read for minutes
+MAX_PAGES = staff_finding.MAX_PAGES
 
 
 class SourceError(InputError):
@@ -69,33 +66,15 @@ def expand(inputs: list[Path]) -> list[Path]:
 def pages(path: Path) -> list[np.ndarray]:
     """The pages of a score, image or PDF as grayscale uint8 arrays (paper 255)."""
     suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return [staff_finding.gray_image(read_bytes(path, ImageInputError))]
-    if suffix in PDF_SUFFIXES:
-        return _pdf_pages(path)
+    if suffix in IMAGE_SUFFIXES or suffix in PDF_SUFFIXES:
+        try:
+            found = staff_finding.input_pages(read_bytes(path, ImageInputError))
+            return [staff_finding.gray_image(page) for page in found]
+        except ImageInputError as exc:
+            raise SourceError(f"{path.name}: {exc}") from None
     if suffix in SCORE_SUFFIXES:
         return _engraved_pages(path)
     raise SourceError(f"{path.name}: not a score, image or PDF")
-
-
-def _pdf_pages(path: Path) -> list[np.ndarray]:
-    binary = shutil.which("pdftoppm")
-    if binary is None:
-        raise SourceError("reading PDFs needs poppler's pdftoppm: apt-get install poppler-utils")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            subprocess.run([binary, "-r", str(PDF_DPI), "-gray", "-png", "-l", str(MAX_PAGES), str(path),
-                            f"{tmp}/page"], check=True, capture_output=True, timeout=600)
-        except subprocess.CalledProcessError as exc:
-            detail = exc.stderr.decode(errors="replace").strip().splitlines()
-            raise SourceError(f"{path.name}: not a readable PDF ({detail[-1] if detail else 'pdftoppm failed'})") \
-                from None
-        except subprocess.TimeoutExpired:
-            raise SourceError(f"{path.name}: rasterizing the PDF took over 10 minutes") from None
-        files = sorted(Path(tmp).glob("page*.png"))
-        if not files:
-            raise SourceError(f"{path.name}: the PDF has no pages")
-        return [np.asarray(Image.open(f).convert("L")) for f in files]
 
 
 def _engraved_pages(path: Path) -> list[np.ndarray]:

@@ -49,6 +49,7 @@ data: setup
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance
 	$(SZ) data build genre --recipe genres-dance-merged --out data/cache/genre-dance-merged
+	$(SZ) data build genre --recipe genres-rooms --out data/cache/genre-rooms
 	$(SZ) data build pairs
 
 # The shipped omr-resnet-bisru, stage by stage, from its recipe (zoo/training/recipes/omr-resnet-bisru.json):

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 VENV=${VENV:-.venv}
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm libjemalloc2 poppler-utils lilypond musescore3)  # jemalloc: serving/memory.py; poppler: PDF pages for search indexes; lilypond, musescore3: engravers besides Verovio (zoo/datasets/engravers.py)
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small libjemalloc2 poppler-utils lilypond musescore3)
+# jemalloc: serving/memory.py; poppler: PDF pages; lilypond, musescore3: engravers besides Verovio
+# (zoo/datasets/engravers.py); musescore-general-soundfont-small: a second sound font (recipe genres-rooms)
 
 find_python() {
   local p

@@ -10,7 +10,7 @@ import fnmatch
 import math
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from music21 import midi as m21midi
 from music21 import stream
 from music21 import tempo as tempo_marks
 
-from zoo.datasets import build, corpus, events, recipes, synth, tfrecords
+from zoo.datasets import acoustics, build, corpus, events, recipes, synth, tfrecords
 from zoo.datasets.build import ItemResult, WorkItem
 from zoo.preprocessing import audio
 
@@ -92,11 +92,15 @@ def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path
     else:
         programs = [rng.choice(pool) for _ in range(n_parts)]
     tempo = rng.uniform(*options["tempo_range"])
+    # a recipe of several sound fonts draws one a piece (after the draws older recipes make, so they build as
+    # they did); --soundfont overrides it
+    soundfont = options.get("soundfont") or (rng.choice(options["soundfonts"]) if options.get("soundfonts") else None)
     score = _opening(piece.score, n_clips * options["clip_seconds"] * 1.5 + options["clip_seconds"])
     midi_bytes = m21midi.translate.music21ObjectToMidiFile(score).writestr()
     midi_bytes = synth.scale_tempo(synth.set_programs(midi_bytes, programs), tempo)
     rate, clip_s = options["sample_rate"], options["clip_seconds"]
-    samples = synth.render_midi(midi_bytes, sample_rate=rate, soundfont=options.get("soundfont"))
+    samples = synth.render_midi(midi_bytes, sample_rate=rate, soundfont=soundfont)
+    chain = acoustics.RecordingChain.from_recipe(options.get("audio_effects"))
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak == 0.0:
         raise ValueError("rendered audio is silent")
@@ -114,12 +118,18 @@ def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path
             result.skip("clip is nearly silent")
             continue
         clip_id = f"{build.safe_key(piece.piece_id)}-t{int(start)}"
-        (folder / f"{clip_id}.wav").write_bytes(audio.wav_bytes(clip, rate))
-        result.records.append({
+        record = {
             "id": clip_id, "piece_id": piece.piece_id, "collection": piece.collection, "genre": genre,
             "split": piece.split, "start_seconds": start, "programs": programs, "tempo_factor": round(tempo, 3),
             "events": events.encode_window(note_events, start, clip_s),
-        })
+        }
+        if options.get("soundfonts"):
+            record["soundfont"] = Path(soundfont or synth.soundfont_path()).name
+        if chain is not None:  # its own random stream: the clip plan is the same with or without effects
+            clip, record["effects"] = acoustics.record(clip, rate, random.Random(f"{options['seed']}:{clip_id}"),
+                                                       chain)
+        (folder / f"{clip_id}.wav").write_bytes(audio.wav_bytes(clip, rate))
+        result.records.append(record)
 
 
 def _opening(score: stream.Score, seconds: float) -> stream.Score:
@@ -169,7 +179,9 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, sou
     out_dir = Path(out_dir)
     options = recipes.load_recipe("genres" if recipe == DATASET else recipe)
     options["soundfont"] = soundfont
-    synth.soundfont_path(soundfont)  # fail now, with the apt hint, not in every worker
+    for path in [soundfont] if soundfont else options.get("soundfonts") or [None]:
+        synth.soundfont_path(path)  # fail now, with the apt hint, not in every worker
+    acoustics.RecordingChain.from_recipe(options.get("audio_effects"))  # a bad recipe stops here, not per clip
     if limit is not None:  # a small build: a few clips of a few pieces of every genre
         per_genre = max(1, math.ceil(limit / len(options["genres"])))
         options.update(clips_per_genre=per_genre, max_clips_per_piece=min(2, per_genre),
@@ -178,7 +190,10 @@ def build_dataset(out_dir: Path, limit: int | None = None, workers: int = 2, sou
     results, _ = build.run_items(DATASET, plan(options), build_item, out_dir, options, workers)
     records = balance([r for res in results for r in res.records], options["clips_per_genre"],
                       options.get("equal_genres", True))
-    report = build.summarize(results, records, ["genre", "collection"])
+    report = build.summarize(results, records, ["genre", "collection"] + (["soundfont"] if options.get("soundfonts")
+                                                                          and not soundfont else []))
+    if options.get("audio_effects"):
+        report["effects"] = dict(Counter(e for r in records for e in r.get("effects", [])).most_common())
     report.update(dataset=DATASET, limit=limit, clip_seconds=options["clip_seconds"],
                   sample_rate=options["sample_rate"],
                   pieces=len({r["piece_id"] for r in records}),

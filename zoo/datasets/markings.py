@@ -15,6 +15,8 @@ from typing import Any
 
 from music21 import articulations, bar, dynamics, expressions, note, spanner, stream, tempo
 
+from zoo.datasets import recipes
+
 # Syllables of Latin, German, English and Italian texts (sacred and folk): real lyrics are words cut into syllables.
 SYLLABLES = ("Ky", "ri", "e", "e", "lei", "son", "Glo", "ri", "a", "in", "ex", "cel", "sis", "De", "o", "A", "gnus",
              "De", "i", "qui", "tol", "lis", "pec", "ca", "ta", "mun", "di", "Ach", "Gott", "vom", "Him", "mel", "sieh",
@@ -56,13 +58,9 @@ class MarkingRates:
 
     @classmethod
     def from_recipe(cls, value: dict[str, Any] | None) -> MarkingRates | None:
-        if not value:
+        rates = recipes.section(cls, value, "markings")
+        if rates is None:
             return None
-        known = {f.name for f in fields(cls)}
-        unknown = set(value) - known
-        if unknown:
-            raise ValueError(f"recipe markings has unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        rates = cls(**value)
         bad = [f.name for f in fields(cls) if not 0 <= getattr(rates, f.name) <= 1]
         if bad:
             raise ValueError(f"recipe markings {', '.join(bad)} must be probabilities in [0, 1]")

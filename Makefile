@@ -77,7 +77,7 @@ train-shipped-generation: setup
 # Benchmarks (one run each; results go to BENCHMARKS.md and benchmarks/results/).
 .PHONY: bench-genre bench-serving bench-omr bench-omr-train
 bench-genre: setup
-	$(PY) -m benchmarks.genre
+	$(PY) -m benchmarks.genre --real-inputs
 
 # Trains the seed model, the CRNN baseline and both ablations one after another, each for OMR_MINUTES
 # (about 4 × 25 min here), into runs/omr-*; bench-omr then evaluates them (the two shipped models without runs/).

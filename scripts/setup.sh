@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 VENV=${VENV:-.venv}
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small libjemalloc2 poppler-utils lilypond musescore3)
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont libjemalloc2 poppler-utils
+              lilypond musescore3)
 # jemalloc: serving/memory.py; poppler: PDF pages; lilypond, musescore3: engravers besides Verovio
-# (zoo/datasets/engravers.py); musescore-general-soundfont-small: a second sound font (recipe genres-rooms)
+# (zoo/datasets/engravers.py); musescore-general-soundfont-small: a second sound font (recipe genres-rooms);
+# timgm6mb-soundfont: held-out evaluation only (bench-genre), never trained or tuned on
 
 find_python() {
   local p

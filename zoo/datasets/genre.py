@@ -75,6 +75,8 @@ def build_item(item: WorkItem, out_dir: Path, options: dict[str, Any]) -> ItemRe
     for index, piece in corpus.selected_pieces(corpus.CorpusFile(Path(path), collection, merged), wanted):
         if result.full(options.get("item_limit")):
             break
+        if options.get("splits") and piece.split not in options["splits"]:  # e.g. the test pieces only
+            continue
         try:
             _clips_of_piece(piece, genre, wanted[index], out_dir, options, result)
         except Exception as exc:  # music21's MIDI writer trips on some corpus files: skip the piece, count why
@@ -91,6 +93,8 @@ def _clips_of_piece(piece: corpus.Piece, genre: str, n_clips: int, out_dir: Path
         programs = [rng.choice(pool)] * n_parts
     else:
         programs = [rng.choice(pool) for _ in range(n_parts)]
+    if options.get("program_override") is not None:  # drawn above all the same, so the clips are the same
+        programs = [int(options["program_override"])] * n_parts
     tempo = rng.uniform(*options["tempo_range"])
     # a recipe of several sound fonts draws one a piece (after the draws older recipes make, so they build as
     # they did); --soundfont overrides it

@@ -138,7 +138,7 @@ class ServingClient:
         from zoo.preprocessing import pages
 
         staves = pages.input_staves(_read(image))
-        return pages.tag_pages(self.recognize([s for _, s in staves], model, version), staves)
+        return pages.page_results(self.recognize([s for _, s in staves], model, version), staves)
 
     def embed_audio(self, recordings: Iterable[bytes | str | Path], model: str = RETRIEVAL_MODEL,
                     version: int | None = None) -> list[dict[str, Any]]:

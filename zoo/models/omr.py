@@ -220,11 +220,12 @@ class ScoreRecognizer(ZooModel):
     def recognize_page(self, raw: bytes | str | Path, beam: int = 0, tta: bool = False) -> list[dict[str, Any]]:
         """A page of single-staff systems → one result per staff, top to bottom, read as one batch (an image of
         one staff → one result; :func:`zoo.preprocessing.pages.staff_images`). PNG, JPEG, BMP, WEBP, TIFF or PDF;
-        the results of a file of several pages say their ``page``."""
+        the results of a file of several pages say their ``page``. A band that reads as no staff is left out, and
+        a file with no staff at all is an :class:`ImageInputError` (:func:`zoo.preprocessing.pages.page_results`)."""
         from zoo.preprocessing import pages
 
         staves = pages.input_staves(read_bytes(raw, ImageInputError))
-        return pages.tag_pages(self.recognize_staves([self.preprocess(s) for _, s in staves], beam, tta), staves)
+        return pages.page_results(self.recognize_staves([self.preprocess(s) for _, s in staves], beam, tta), staves)
 
     @staticmethod
     def to_stream(tokens: Sequence[str]):

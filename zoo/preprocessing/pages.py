@@ -164,9 +164,26 @@ def input_staves(data: bytes) -> list[tuple[int, bytes]]:
     return [(k, staff) for k, page in enumerate(input_pages(data), start=1) for staff in staff_images(page)]
 
 
-def tag_pages(results: list[dict], staves: list[tuple[int, bytes]]) -> list[dict]:
-    """Results of :func:`input_staves`' staves, each told its page when the input had more than one."""
-    if len({page for page, _ in staves}) > 1:
-        for result, (page, _) in zip(results, staves):
+STAFF_START = "clef-"
+STAFF_CONTENT = ("note-", "rest-", "multirest-", "gracenote-")
+
+
+def is_staff_reading(tokens: list[str]) -> bool:
+    """Whether a reading is of a staff: a clef and at least one note or rest. Every test staff and every phone
+    photo of one read so (120 of 120); text lines, blank photos and ruled paper read a key signature, a barline or a
+    lone clef instead (40 of 40; decision record 0022)."""
+    return any(t.startswith(STAFF_START) for t in tokens) and any(t.startswith(STAFF_CONTENT) for t in tokens)
+
+
+def page_results(results: list[dict], staves: list[tuple[int, bytes]]) -> list[dict]:
+    """The results of :func:`input_staves`' staves that read as staves (a band of a page that reads as no clef and
+    no note, such as a title or a text line, is not one and is left out), each told its page when the input had
+    more than one; an input where nothing reads as a staff is an :class:`ImageInputError`."""
+    kept = [(r, page) for r, (page, _) in zip(results, staves) if is_staff_reading(r["tokens"])]
+    if not kept:
+        raise ImageInputError("no staff found: nothing in the image reads as a clef followed by notes or rests")
+    several = len({page for page, _ in staves}) > 1
+    for result, page in kept:
+        if several:
             result["page"] = page
-    return results
+    return [r for r, _ in kept]

@@ -5,9 +5,10 @@ import json
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import zoo
 from zoo.cli import main as cli
@@ -101,3 +102,26 @@ def test_bad_pdfs_and_files_get_a_sentence(staff, tmp_path):
     lines = [json.loads(line) for line in out.output.strip().splitlines() if line.startswith("{")]
     assert out.exit_code == 1 and "error" in lines[0] and "tokens" in lines[1]
 
+
+
+def test_an_image_with_no_staff_gets_a_sentence(shipped, tmp_path):
+    rng = np.random.default_rng(0)
+    text = Image.new("L", (900, 300), 255)
+    draw = ImageDraw.Draw(text)
+    for line in range(8):
+        draw.text((20, 10 + 35 * line), "Lorem ipsum dolor sit amet, consectetur adipiscing elit " * 2, fill=0)
+    blank = Image.fromarray(np.clip(200 + rng.standard_normal((300, 900)).cumsum(1) * 0.7, 0, 255).astype(np.uint8))
+    for image in (text, blank):
+        with pytest.raises(ImageInputError, match="no staff found"):
+            shipped.recognize_page(_saved([image], "PNG"))
+    path = tmp_path / "text.png"
+    text.save(path)
+    out = CliRunner().invoke(cli, ["recognize", str(path), "--json"])
+    assert out.exit_code == 1 and "no staff found" in json.loads(out.output.strip().splitlines()[-1])["error"]
+
+
+def test_staff_readings_name_a_clef_and_notes():
+    assert pages.is_staff_reading(["clef-G2", "keySignature-DM", "note-D5_quarter", "barline"])
+    assert pages.is_staff_reading(["clef-F4", "multirest-4", "barline"])
+    assert not pages.is_staff_reading(["keySignature-DM", "barline"])  # a text line
+    assert not pages.is_staff_reading(["clef-F4", "keySignature-FM", "barline"])  # a blank photo

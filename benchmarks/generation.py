@@ -318,7 +318,7 @@ def draw_figures(data: Path, seed: int = 0) -> dict[str, str]:
     """Figs. 3-6 from the runs that exist (8 and 9 come from bench-generation); says what is missing."""
     notes: dict[str, str] = {}
     long_run = RUNS / "gen-lstm"
-    histories = {f"gen-lstm ({long_run.name})": long_run / "history.json",
+    histories = {"gen-lstm (runs/gen-lstm; cross-entropy)": long_run / "history.json",
                  "gen-rbm (runs/gen-rbm; CD reconstruction error)": RUNS / "gen-rbm" / "history.json"}
     histories = {k: v for k, v in histories.items() if v.is_file()}
     if histories:

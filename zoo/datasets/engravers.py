@@ -28,6 +28,8 @@ from zoo.datasets.engrave import Engraving, EngravingError, crop_to_ink, encode_
 
 LILYPOND, MUSESCORE_EMMENTALER, MUSESCORE_GONVILLE = "LilyPond", "MuseScore-Emmentaler", "MuseScore-Gonville"
 ENGRAVERS: tuple[str, ...] = (LILYPOND, MUSESCORE_EMMENTALER, MUSESCORE_GONVILLE)
+_PROGRAMS = {LILYPOND: ("lilypond", "lilypond"), MUSESCORE_EMMENTALER: ("mscore3", "musescore3"),
+             MUSESCORE_GONVILLE: ("mscore3", "musescore3")}  # engraver → (program, Debian package)
 PIXELS_PER_SPACE = 11.0  # as Verovio's scale 60 draws: staves ~90-150 px high
 TIMEOUT_SECONDS = 60
 _MM_PER_INCH = 25.4
@@ -35,7 +37,7 @@ _MM_PER_INCH = 25.4
 
 def available(name: str) -> bool:
     """Whether the program behind engraver ``name`` is installed."""
-    return shutil.which("lilypond" if name == LILYPOND else "mscore3") is not None
+    return shutil.which(_PROGRAMS[name][0]) is not None
 
 
 def engrave(xml: str, name: str, measure_numbers: bool = False) -> Engraving:
@@ -44,8 +46,7 @@ def engrave(xml: str, name: str, measure_numbers: bool = False) -> Engraving:
     if name not in ENGRAVERS:
         raise ValueError(f"unknown engraver {name!r}; choose from {', '.join(ENGRAVERS)}")
     if not available(name):
-        raise EngravingError(f"{name} is not installed: run `make setup` (Debian "
-                             f"{'lilypond' if name == LILYPOND else 'musescore3'})")
+        raise EngravingError(f"{name} is not installed: run `make setup` (Debian {_PROGRAMS[name][1]})")
     with tempfile.TemporaryDirectory(prefix="scorezoo-engrave-") as tmp:
         work = Path(tmp)
         png = (_lilypond(xml, work, measure_numbers) if name == LILYPOND

@@ -89,7 +89,7 @@ def standalone_segment(part: stream.Part, start: int, stop: int, keep_markings: 
                 old.activeSite.remove(old)
         if obj is not None:
             head.insert(0, _plain(obj))
-    _clean(segment, _MARKING_CLASSES if keep_markings else _DROP_CLASSES, keep_markings)
+    _clean(segment, keep_markings)
     _cut_broken_ties(segment)
     segment.partName = None
     segment.partAbbreviation = None
@@ -198,8 +198,8 @@ def cleaned(segment: stream.Part) -> stream.Part:
     return copy_
 
 
-def _clean(segment: stream.Part, drop: tuple[type, ...] = (), keep_markings: bool = False) -> None:
-    drop = drop or _DROP_CLASSES
+def _clean(segment: stream.Part, keep_markings: bool = False) -> None:
+    drop = _MARKING_CLASSES if keep_markings else _DROP_CLASSES
     for element in list(segment.recurse()):
         if isinstance(element, drop) and not isinstance(element, spanner.MultiMeasureRest):
             site = element.activeSite

@@ -16,7 +16,7 @@ from zoo.datasets import build, corpus, engrave, engravers, markings, recipes, s
 from zoo.datasets.build import ItemResult, WorkItem
 from zoo.notation.encoder import stream_to_tokens
 from zoo.notation.readers import write_semantic
-from zoo.notation.tokens import parse
+from zoo.notation.tokens import MUSIC_KINDS, kinds_of
 from zoo.notation.vocabulary import load_vocabulary
 
 DATASET = "staff"
@@ -115,11 +115,11 @@ def _make_sample(seg, sample_id: str, font: str, out_dir: Path, options: dict[st
     tokens = stream_to_tokens(segments.cleaned(seg) if marking else seg)
     if len(tokens) > options["max_tokens"]:
         raise ValueError(f"segment longer than {options['max_tokens']} tokens")
-    kinds = {p.kind for t in tokens if (p := parse(t)) is not None}
+    kinds = kinds_of(tokens)
     if "timeSignature" not in kinds:
         # music21 re-bars unmetered music at 4/4 on export: the image would disagree with the label
         raise ValueError("segment has no time signature")
-    if not kinds & {"note", "rest", "multirest", "gracenote"}:
+    if not kinds & MUSIC_KINDS:
         raise ValueError("segment has no notes or rests")
     drawn = markings.decorate(seg, *marking) if marking else {"kinds": []}
     numbers = bool(drawn.get("measure_numbers"))

@@ -17,6 +17,7 @@ then up to two dots, then ``_fermata``. A key signature is named by the major ke
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -118,6 +119,14 @@ class Token:
     def place(self) -> tuple[str, int] | None:
         """A note's line or space (step and octave), whatever its accidental; None for other kinds."""
         return (self.step, self.octave) if self.is_note else None
+
+
+MUSIC_KINDS = frozenset({"note", "gracenote", "rest", "multirest"})  # the kinds that fill a staff's time
+
+
+def kinds_of(tokens: Iterable[str]) -> set[str]:
+    """The kinds of the grammatical tokens among ``tokens``."""
+    return {p.kind for t in tokens if (p := parse(t)) is not None}
 
 
 @lru_cache(maxsize=8192)

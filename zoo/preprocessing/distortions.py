@@ -25,6 +25,7 @@ _WHITE = 1.0  # background of engraved scores; fill value for pixels moved in fr
 _STEPS = ("geometry", "blur", "contrast", "brightness", "noise", "jpeg")
 _CAMERA_STEPS = ("rotation", "perspective", "blur", "contrast", "brightness", "noise", "jpeg")
 _PAGE_STEPS = ("texture", "lighting")  # seeded apart from _STEPS, so adding them moved no other draw
+_PAGE_SEED = 0x9A9E  # folded into an image's seed for _PAGE_STEPS
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,6 @@ def distort(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig = Distor
     out = _noise(out, seeds["noise"], config)
     out = _jpeg(tf.clip_by_value(out, 0.0, 1.0), seeds["jpeg"], config)
     return tf.ensure_shape(out, image.shape)
-
-
-_PAGE_SEED = 0x9A9E
 
 
 def example_seed(base_seed: int | tf.Tensor, index: int | tf.Tensor) -> tf.Tensor:
@@ -326,9 +324,9 @@ def _lighting(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf
     apply, u = _gate_and_params(seed, config.lighting_prob, 3)
 
     def lit() -> tf.Tensor:
-        size = tf.cast(tf.shape(image)[:2], tf.float32)
-        ys = tf.linspace(-1.0, 1.0, tf.cast(size[0], tf.int32))[:, None]
-        xs = tf.linspace(-1.0, 1.0, tf.cast(size[1], tf.int32))[None, :]
+        height, width = tf.unstack(tf.shape(image)[:2])
+        ys = tf.linspace(-1.0, 1.0, height)[:, None]
+        xs = tf.linspace(-1.0, 1.0, width)[None, :]
         angle = 2.0 * math.pi * u[0]
         slope = (tf.cos(angle) * xs + tf.sin(angle) * ys + math.sqrt(2.0)) / (2.0 * math.sqrt(2.0))  # 0 .. 1
         vignette = (tf.square(xs) + tf.square(ys)) / 2.0  # 0 at the centre, 1 in the corners

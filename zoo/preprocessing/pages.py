@@ -164,15 +164,14 @@ def input_staves(data: bytes) -> list[tuple[int, bytes]]:
     return [(k, staff) for k, page in enumerate(input_pages(data), start=1) for staff in staff_images(page)]
 
 
-STAFF_START = "clef-"
-STAFF_CONTENT = ("note-", "rest-", "multirest-", "gracenote-")
-
-
 def is_staff_reading(tokens: list[str]) -> bool:
     """Whether a reading is of a staff: a clef and at least one note or rest. Every test staff and every phone
     photo of one read so (120 of 120); text lines, blank photos and ruled paper read a key signature, a barline or a
     lone clef instead (40 of 40; decision record 0022)."""
-    return any(t.startswith(STAFF_START) for t in tokens) and any(t.startswith(STAFF_CONTENT) for t in tokens)
+    from zoo.notation.tokens import MUSIC_KINDS, kinds_of  # music21 is loaded only when a page is read
+
+    kinds = kinds_of(tokens)
+    return "clef" in kinds and bool(kinds & MUSIC_KINDS)
 
 
 def page_results(results: list[dict], staves: list[tuple[int, bytes]]) -> list[dict]:

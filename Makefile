@@ -43,8 +43,8 @@ data: setup
 	$(SZ) data build staff --recipe staff-keys --out data/cache/staff-keys --limit 5571
 	$(SZ) data build staff --recipe staff-keys-clefs --out data/cache/staff-keys-clefs --limit 5571
 	$(SZ) data build staff --recipe staff-multirests --out data/cache/staff-multirests --limit 2500
-	$(SZ) data build staff --recipe staff-engravers --out data/cache/staff-engravers --limit 5571
-	$(SZ) data build staff --recipe staff-markings --out data/cache/staff-markings --limit 5571
+	$(SZ) data build staff --recipe staff-engravers --out data/cache/staff-engravers --limit 2500
+	$(SZ) data build staff --recipe staff-markings --out data/cache/staff-markings --limit 2000
 	$(SZ) data build genre
 	$(SZ) data build genre --recipe genres-large --out data/cache/genre-large
 	$(SZ) data build genre --recipe genres-dance --out data/cache/genre-dance

@@ -36,6 +36,27 @@ def existing_versions(model_dir: str | Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def served_signatures(model_dir: str | Path) -> dict | None:
+    """What TF Serving would serve from ``model_dir`` (its newest version): ``{version, signatures: {name: {inputs,
+    outputs}}}``, each tensor as ``{dtype, shape}`` (-1 = any size), read from ``saved_model.pb`` without loading
+    the model; None when no version is exported."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    versions = existing_versions(model_dir)
+    if not versions:
+        return None
+    proto = saved_model_pb2.SavedModel.FromString((Path(model_dir) / str(versions[-1]) / "saved_model.pb").read_bytes())
+
+    def tensors(infos) -> dict:
+        return {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
+                      "shape": None if info.tensor_shape.unknown_rank else [d.size for d in info.tensor_shape.dim]}
+                for key, info in sorted(infos.items())}
+
+    signatures = {name: {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)}
+                  for name, sig in sorted(proto.meta_graphs[0].signature_def.items()) if not name.startswith("__")}
+    return {"version": versions[-1], "signatures": signatures}
+
+
 def next_version(model_dir: str | Path) -> int:
     versions = existing_versions(model_dir)
     return versions[-1] + 1 if versions else 1

@@ -17,7 +17,6 @@ METADATA_DIR = "metadata"  # <workdir>/metadata/<pipeline name>/metadata.db (SQL
 # Pushed models: TF Serving's layout serving/models/<model-name>/<numeric version>/saved_model.pb
 DEFAULT_SERVING_ROOT = (paths.source_checkout() or paths.home()) / "serving" / "models"
 
-TRAIN_STEPS = 2000  # Trainer steps of a production run (batch 32: about 30 epochs of the full genre train split)
 EVAL_STEPS = 20  # validation batches Keras reports during training (TFMA in Evaluator always sees the whole split)
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3

@@ -24,8 +24,9 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
 import zoo  # noqa: E402
-from tfx_pipeline.families import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE  # noqa: E402
 from tfx_pipeline.families.genre import GENRE as FAMILY  # noqa: E402
+from tfx_pipeline.features import column, label_index  # noqa: E402
+from tfx_pipeline.signatures import pipeline_signatures  # noqa: E402
 from zoo.preprocessing import audio  # noqa: E402
 from zoo.pretrained import WeightsError  # noqa: E402
 from zoo.training.genre import augment  # noqa: E402
@@ -36,33 +37,15 @@ DEFAULT_FORMATS = ("wav",)  # decoders in the graph: WAV only keeps tensorflow-i
 SHUFFLE_BUFFER = 512  # transformed examples are 427 × 128 floats (~220 kB): 512 of them ~110 MB of memory
 
 
-def _column(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """A [batch] tensor of a one-value-per-example feature, whether the schema made it [B], [B, 1] or sparse."""
-    if isinstance(x, tf.SparseTensor):
-        x = tf.sparse.to_dense(x)
-    return tf.reshape(x, [-1])
-
-
-def label_index(genres: tf.Tensor, labels: tuple[str, ...] = FAMILY.labels) -> tf.Tensor:
-    """int64 index of each genre string in ``labels`` (the model's output order), -1 for an unknown one.
-
-    A fixed list, not ``tft.compute_and_apply_vocabulary``: the served labels are the zoo model's, whatever the
-    data holds. Unknown labels never reach training: the schema's string domain stops them at validation.
-    """
-    matches = tf.equal(tf.expand_dims(genres, -1), tf.constant(labels))
-    index = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int64)
-    return tf.where(tf.reduce_any(matches, axis=-1), index, tf.constant(-1, tf.int64))
-
-
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | None = None) -> dict[str, tf.Tensor]:
     """Raw features (batch) → ``log_mel`` [B, 427, 128], ``label`` [B] and the pass-through ids."""
     formats = tuple((custom_config or {}).get("formats") or DEFAULT_FORMATS)
-    outputs = {LOG_MEL_KEY: audio.audio_bytes_to_log_mel(_column(inputs["audio"]), audio.CLIP_SECONDS, formats)}
+    outputs = {LOG_MEL_KEY: audio.audio_bytes_to_log_mel(column(inputs["audio"]), audio.CLIP_SECONDS, formats)}
     if FAMILY.label_key in inputs:
-        outputs[FAMILY.transformed_label_key] = label_index(_column(inputs[FAMILY.label_key]))
+        outputs[FAMILY.transformed_label_key] = label_index(column(inputs[FAMILY.label_key]), FAMILY.labels)
     for key in PASSTHROUGH_KEYS:
         if key in inputs:
-            outputs[key] = _column(inputs[key])
+            outputs[key] = column(inputs[key])
     return outputs
 
 
@@ -77,7 +60,7 @@ def _dataset(files: list[str], data_accessor: tfx.components.DataAccessor, tft_o
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=FAMILY.transformed_label_key,
                                        shuffle=training, shuffle_buffer_size=SHUFFLE_BUFFER),
         tft_output.transformed_metadata.schema,
-    ).map(lambda features, label: (features[LOG_MEL_KEY], _column(label)))
+    ).map(lambda features, label: (features[LOG_MEL_KEY], column(label)))
     if training:  # the zoo trainer's augmentation works on single examples
         ds = ds.unbatch().map(augment, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -97,26 +80,9 @@ def export_saved_model(model: zoo.ZooModel, tft_output: tft.TFTransformOutput, e
                        formats: tuple[str, ...] = DEFAULT_FORMATS) -> None:
     """Write the Keras SavedModel with the raw-bytes, tf.Example and transform signatures (see module docstring)."""
     net = model.keras_model
-    signatures = dict(model.serving_signatures(formats=formats))  # serving_default: the zoo's one definition
-    # Two Transform layers: one called on a subset of the raw features (serving), one on all of them (TFMA labels);
-    # sharing one layer between the two calls breaks (tensorflow/tfx#2920).
-    net.tft_layer_serving = tft_output.transform_features_layer()
-    net.tft_layer_eval = tft_output.transform_features_layer()
-    raw_spec = tft_output.raw_feature_spec()
-    input_spec = {key: raw_spec[key] for key in FAMILY.raw_input_keys}
-    examples = tf.TensorSpec([None], tf.string, name="examples")
-
-    @tf.function(input_signature=[examples])
-    def serving_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        features = net.tft_layer_serving(tf.io.parse_example(serialized, input_spec))
-        return model.serving_outputs(net(features[LOG_MEL_KEY], training=False))
-
-    @tf.function(input_signature=[examples])
-    def transform_features(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return net.tft_layer_eval(tf.io.parse_example(serialized, raw_spec))
-
-    signatures[EXAMPLES_SIGNATURE] = serving_examples.get_concrete_function()
-    signatures[TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
+    signatures = {**model.serving_signatures(formats=formats),  # serving_default: the zoo's one definition
+                  **pipeline_signatures(net, tft_output, FAMILY.raw_input_keys,
+                                        lambda f: model.serving_outputs(net(f[LOG_MEL_KEY], training=False)))}
     net.save(export_dir, save_format="tf", signatures=signatures)
 
 

@@ -31,7 +31,7 @@ def compile_pipeline(
     data_root: str | None = None,
     serving_dir: str | None = None,
     schema_path: str | None = "reviewed",
-    train_steps: int = configs.TRAIN_STEPS,
+    train_steps: int | None = None,
     eval_steps: int = configs.EVAL_STEPS,
     beam_pipeline_args: Sequence[str] | None = None,
     **pipeline_kwargs: Any,
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image", default=configs.DEFAULT_IMAGE)
     parser.add_argument("--pipeline-root", default="gs://scorezoo-pipelines/root")
     parser.add_argument("--data", default=None)
-    parser.add_argument("--steps", type=int, default=configs.TRAIN_STEPS)
+    parser.add_argument("--steps", type=int, default=None, help="Trainer steps [default: the family's]")
     args, beam_args = parser.parse_known_args(argv)
     job = compile_pipeline(args.family, args.output, image=args.image, pipeline_root=args.pipeline_root,
                            data_root=args.data, train_steps=args.steps, beam_pipeline_args=beam_args or None)

@@ -34,7 +34,7 @@ def run(
     data_root: str | os.PathLike,
     workdir: str | os.PathLike = configs.DEFAULT_WORKDIR,
     serving_dir: str | os.PathLike | None = None,
-    train_steps: int = configs.TRAIN_STEPS,
+    train_steps: int | None = None,
     eval_steps: int = configs.EVAL_STEPS,
     schema_path: str | os.PathLike | None = None,
     warm_start: bool | str = False,
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("family")
     parser.add_argument("--data", required=True, help="built dataset folder (holding tfrecords/)")
     parser.add_argument("--workdir", default=str(configs.DEFAULT_WORKDIR))
-    parser.add_argument("--steps", type=int, default=configs.TRAIN_STEPS)
+    parser.add_argument("--steps", type=int, default=None, help="Trainer steps [default: the family's]")
     parser.add_argument("--schema", default=None, help="reviewed schema.pbtxt, or 'reviewed' for the checked-in one")
     parser.add_argument("--warm-start", action="store_true")
     args, beam_args = parser.parse_known_args(argv)

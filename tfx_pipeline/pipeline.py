@@ -19,6 +19,7 @@ from tfx_pipeline import configs
 from tfx_pipeline.components import AnomalyGate, OncePusher
 from tfx_pipeline.families import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE, FamilySpec, get_family
 
+RANK_HISTOGRAM_BUCKETS = 4096  # distinct values of a string feature kept in the statistics (above every domain)
 TFRECORDS_DIR = "tfrecords"  # <data_root>/tfrecords/<split>/<dataset>-NNNNN.tfrecord (zoo.datasets.tfrecords)
 
 
@@ -32,27 +33,34 @@ def input_config(spec: FamilySpec) -> tfx.proto.Input:
     return tfx.proto.Input(splits=[tfx.proto.Input.Split(name=s, pattern=spec.split_pattern(s)) for s in spec.splits])
 
 
-def eval_config(spec: FamilySpec, lower_bound: float | None = None, max_drop: float | None = None) -> tfma.EvalConfig:
-    """TFMA: the family metric on the eval split, blessed at ``lower_bound`` and at most ``max_drop`` below the
-    latest blessed model (the change threshold is skipped on the first run, when there is no baseline).
+def eval_config(spec: FamilySpec, bound: float | None = None, max_regression: float | None = None
+                ) -> tfma.EvalConfig:
+    """TFMA: the family metric on the eval split, blessed at ``bound`` (a floor, or a ceiling for an error rate)
+    and at most ``max_regression`` worse than the latest blessed model (the change threshold is skipped on the
+    first run, when there is no baseline). The family's ``reported_metrics`` are computed beside it, not gated.
 
     The thresholds gate the overall slice only; the per-``slice_keys`` slices (e.g. one genre, ~40 clips) are
     computed and reported, not gated. A plain ``MetricConfig.threshold`` would apply to every slice of every
     slicing spec: one weak genre (renaissance at 0.17 while overall was 0.81) failed the whole model, and a
-    one-point ``max_drop`` on a slice of 36 clips (one clip = 2.8 points) would be noise.
+    one-point ``max_regression`` on a slice of 36 clips (one clip = 2.8 points) would be noise.
     """
-    lower_bound = spec.metric_lower_bound if lower_bound is None else lower_bound
-    max_drop = spec.metric_max_drop if max_drop is None else max_drop
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
-        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -max_drop - 1e-10}),
-    )
+    bound = spec.metric_bound if bound is None else bound
+    max_regression = spec.metric_max_regression if max_regression is None else max_regression
+    if spec.higher_is_better:
+        value = tfma.GenericValueThreshold(lower_bound={"value": bound})
+        change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                             absolute={"value": -max_regression - 1e-10})
+    else:
+        value = tfma.GenericValueThreshold(upper_bound={"value": bound})
+        change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                                             absolute={"value": max_regression + 1e-10})
+    threshold = tfma.MetricThreshold(value_threshold=value, change_threshold=change)
+    module = {"module": spec.metric_module} if spec.metric_module else {}
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=EXAMPLES_SIGNATURE,  # serialized tf.Example → {label, scores}
-            preprocessing_function_names=[TRANSFORM_SIGNATURE],  # gives TFMA the transformed (integer) label
-            label_key=spec.transformed_label_key,
+            signature_name=EXAMPLES_SIGNATURE,  # serialized tf.Example → the model's outputs
+            preprocessing_function_names=[TRANSFORM_SIGNATURE],  # gives TFMA the transformed label
+            label_key=spec.eval_label_key or spec.transformed_label_key,
             prediction_key=spec.prediction_key,
             # Loaded as a plain SavedModel and called through its signatures. Left unset, TFMA 0.47 loads the Keras
             # model once just to detect "tf_keras", again to evaluate, and adds the compiled loss/accuracy: it works,
@@ -63,7 +71,8 @@ def eval_config(spec: FamilySpec, lower_bound: float | None = None, max_drop: fl
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name=spec.metric, per_slice_thresholds=[
-                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]),
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)], **module),
+            *(tfma.MetricConfig(class_name=name, **module) for name in spec.reported_metrics),
         ])],
     )
 
@@ -74,13 +83,13 @@ def create_pipeline(
     pipeline_root: str | os.PathLike,
     serving_dir: str | os.PathLike | None = None,
     metadata_path: str | os.PathLike | None = None,
-    train_steps: int = configs.TRAIN_STEPS,
+    train_steps: int | None = None,
     eval_steps: int = configs.EVAL_STEPS,
     beam_pipeline_args: Sequence[str] | None = configs.DEFAULT_BEAM_PIPELINE_ARGS,
     schema_path: str | os.PathLike | None = None,
     warm_start: bool | str = False,
-    metric_lower_bound: float | None = None,
-    metric_max_drop: float | None = None,
+    metric_bound: float | None = None,
+    metric_max_regression: float | None = None,
     custom_config: dict[str, Any] | None = None,
     enable_cache: bool = True,
     pipeline_name: str | None = None,
@@ -95,12 +104,12 @@ def create_pipeline(
       serving_dir: Pusher's target, TF Serving's base path of the model; numeric version folders are created in
         it. Default ``serving/models/<model-name>`` of the checkout.
       metadata_path: SQLite ML Metadata file for local runs; None for orchestrators that bring their own (KFP).
-      train_steps, eval_steps: Trainer steps (TrainArgs/EvalArgs).
+      train_steps, eval_steps: Trainer steps (TrainArgs/EvalArgs); ``train_steps`` defaults to the family's.
       beam_pipeline_args: Beam options of StatisticsGen, Transform, Evaluator, ... (runner and its flags).
       schema_path: a reviewed ``schema.pbtxt`` (ImportSchemaGen, production) instead of inferring one (SchemaGen);
         ``"reviewed"`` means the family's checked-in schema.
       warm_start: False, True (= the shipped pretrained weights, checked now) or a weights path for Trainer.
-      metric_lower_bound, metric_max_drop: override the family's blessing thresholds.
+      metric_bound, metric_max_regression: override the family's blessing thresholds.
       custom_config: extra ``run_fn`` settings (batch_size, learning_rate, seed, ...).
       enable_cache: reuse outputs of executions whose inputs and properties did not change.
     """
@@ -126,7 +135,10 @@ def create_pipeline(
         statistics_gen = tfx.components.StatisticsGen(
             examples=example_gen.outputs["examples"],
             schema=schema_gen.outputs["schema"],
-            stats_options=tfdv.StatsOptions(experimental_filter_read_paths=True),
+            # Up to 4,096 distinct strings counted, not TFDV's default 1,000, so that a token outside a large domain
+            # (omr: 1,864 tokens) is seen by ExampleValidator however rare.
+            stats_options=tfdv.StatsOptions(experimental_filter_read_paths=True,
+                                            num_rank_histogram_buckets=RANK_HISTOGRAM_BUCKETS),
         )
         schema_hint = str(path)
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
@@ -148,7 +160,7 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[spec.train_split], num_steps=train_steps),
+        train_args=tfx.proto.TrainArgs(splits=[spec.train_split], num_steps=train_steps or spec.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=[spec.eval_split], num_steps=eval_steps),
         custom_config={**spec.custom_config, **(custom_config or {}), "model_name": spec.model_name,
                        "warm_start": warm, "code_version": code_version},
@@ -163,7 +175,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         schema=schema_gen.outputs["schema"],
-        eval_config=eval_config(spec, metric_lower_bound, metric_max_drop),
+        eval_config=eval_config(spec, metric_bound, metric_max_regression),
         example_splits=[spec.eval_split],
     )
     pusher = OncePusher(

@@ -111,6 +111,17 @@ class ErrorRates:
             self.add(ref, hyp)
         return self
 
+    def merge(self, other: ErrorRates) -> ErrorRates:
+        """Add ``other``'s counts to these (a test set counted in parts, e.g. by Beam workers)."""
+        self.errors += other.errors
+        self.reference_tokens += other.reference_tokens
+        self.sequences += other.sequences
+        self.wrong_sequences += other.wrong_sequences
+        self.by_category.update(other.by_category)
+        self.pitch_kinds.update(other.pitch_kinds)
+        self.multirests.update(other.multirests)
+        return self
+
     @property
     def ser(self) -> float:
         return self.errors / max(1, self.reference_tokens)

@@ -121,6 +121,9 @@ def test_export_cli_errors(tmp_path, unshipped_model):
     assert result.exit_code == 1 and "Unknown model 'genre-cnnn'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(export_cmd, [unshipped_model, "--out", str(tmp_path)])
     assert result.exit_code == 1 and "No pretrained weights ship" in result.output
+    for args in ([], ["genre-cnn", "--all"], ["--all", "--weights", "none"]):
+        result = CliRunner().invoke(export_cmd, [*args, "--out", str(tmp_path)])
+        assert result.exit_code == 2 and ("MODEL_NAME" in result.output or "--weights" in result.output), args
 
 
 def test_deploy_files_agree_with_config():
@@ -386,3 +389,16 @@ def test_hot_reload_new_version_unloads_old(server, client, models_dir, genre_mo
     with pytest.raises(ServingError) as info:
         client.predict("genre-cnn", {"audio": clips[:1]}, version=1)
     assert info.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_models_json_lists_the_exported_signatures(exported_models):
+    from zoo.cli import models_cmd
+
+    result = CliRunner().invoke(models_cmd, ["--json", "--served-dir", str(exported_models)])
+    assert result.exit_code == 0, result.output
+    served = {m["name"]: m["served"] for m in json.loads(result.output)}
+    omr = served["omr-resnet-bisru"]["signatures"]["serving_default"]
+    assert omr["inputs"] == {"image": {"dtype": "string", "shape": [-1]}}
+    assert set(omr["outputs"]) == {"tokens", "lengths", "confidence", "token_confidences"}
+    assert set(served["retrieval-gcn"]["signatures"]) >= {"serving_default", "embed_audio", "embed_sheet"}
+    assert served["gen-lstm"] is None  # not exported into that folder

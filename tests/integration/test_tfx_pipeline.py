@@ -26,7 +26,7 @@ def run_pipeline(env, data=None, workdir=None, **kwargs):
     from tfx_pipeline import local_runner
 
     # A few steps give a poor model: the test blesses anything above accuracy 0 unless it asks otherwise.
-    kwargs.setdefault("metric_lower_bound", 0.0)
+    kwargs.setdefault("metric_bound", 0.0)
     return local_runner.run("genre", data or env.data, workdir or env.workdir, serving_dir=env.serving,
                             train_steps=3, eval_steps=1, custom_config={"batch_size": 2}, **kwargs)
 
@@ -119,7 +119,7 @@ def test_blessing_thresholds_gate_the_overall_slice_only():
     from tfx_pipeline.families import GENRE
     from tfx_pipeline.pipeline import eval_config
 
-    config = eval_config(GENRE, lower_bound=0.6, max_drop=0.01)
+    config = eval_config(GENRE, bound=0.6, max_regression=0.01)
     assert len(config.slicing_specs) == 1 + len(GENRE.slice_keys)  # per-genre metrics are still computed
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs)
     by_kind = {("change" if key.is_diff else "value", key.name): slices for key, slices in thresholds.items()}
@@ -141,7 +141,7 @@ def test_unchanged_rerun_is_served_from_cache(env, first_run):
 
 def test_model_below_threshold_is_not_pushed(env, first_run):
     before = versions(env.serving)
-    summary = run_pipeline(env, metric_lower_bound=1.01)  # impossible accuracy
+    summary = run_pipeline(env, metric_bound=1.01)  # impossible accuracy
     assert summary.states["Trainer"] == "CACHED"
     assert summary.states["Evaluator"] == "COMPLETE"
     assert summary.blessed is False
@@ -238,7 +238,8 @@ def test_warm_start_from_shipped_weights_and_missing_ones(env, tmp_path):
         create_pipeline("genre", env.data, tmp_path, warm_start=str(tmp_path / "missing.h5"))
 
 
-def test_kubeflow_compile_lists_every_component(tmp_path):
+@pytest.mark.parametrize("family", ["genre", "omr"])
+def test_kubeflow_compile_lists_every_component(tmp_path, family):
     import json
 
     from click.testing import CliRunner
@@ -248,7 +249,7 @@ def test_kubeflow_compile_lists_every_component(tmp_path):
 
     assert set(FAMILY_CHOICES) == set(FAMILIES)
     out = tmp_path / "pipeline.json"
-    result = CliRunner().invoke(pipeline, ["compile", "genre", "--output", str(out), "--image",
+    result = CliRunner().invoke(pipeline, ["compile", family, "--output", str(out), "--image",
                                            "example.org/scorezoo-pipeline:test", "--pipeline-root", "gs://b/root"])
     assert result.exit_code == 0, result.output
     job = json.loads(out.read_text())
@@ -263,5 +264,5 @@ def test_kubeflow_compile_lists_every_component(tmp_path):
     images = {e["container"]["image"] for e in executors.values() if "container" in e}
     assert images == {"example.org/scorezoo-pipeline:test"}
     assert "tfx_pipeline.components.OncePusherExecutor" in json.dumps(executors["Pusher_executor"])
-    assert "/pipeline/tfx_pipeline/schemas/genre/schema.pbtxt" in out.read_text()
-    assert "gs://b/root/data/genre/tfrecords" in out.read_text()
+    assert f"/pipeline/tfx_pipeline/schemas/{family}/schema.pbtxt" in out.read_text()
+    assert f"gs://b/root/data/{family}/tfrecords" in out.read_text()

@@ -14,10 +14,12 @@ from tfx_pipeline.families.base import (
     FamilySpec,
 )
 from tfx_pipeline.families.genre import GENRE
+from tfx_pipeline.families.omr import OMR
 
-__all__ = ["EXAMPLES_SIGNATURE", "FAMILIES", "SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "FamilySpec", "get_family"]
+__all__ = ["EXAMPLES_SIGNATURE", "FAMILIES", "GENRE", "OMR", "SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "FamilySpec",
+           "get_family"]
 
-FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (GENRE,)}
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (GENRE, OMR)}
 
 
 def get_family(name: str) -> FamilySpec:

@@ -30,12 +30,17 @@ class FamilySpec:
     labels: tuple[str, ...]  # label vocabulary in the model's output order
     stats_features: tuple[str, ...]  # StatisticsGen allow-list when SchemaGen infers the schema (= reviewed features)
     raw_input_keys: tuple[str, ...]  # raw features the served model needs (serving_examples parses only these)
-    metric: str  # TFMA metric class, e.g. "SparseCategoricalAccuracy"
-    metric_lower_bound: float  # absolute bound a candidate must reach to be blessed
-    metric_max_drop: float  # how much worse than the latest blessed model a candidate may be
+    metric: str  # TFMA metric class, e.g. "SparseCategoricalAccuracy"; the one the blessing is decided on
+    metric_bound: float  # absolute bound a candidate must reach to be blessed (a floor, or a ceiling for an error)
+    metric_max_regression: float  # how much worse than the latest blessed model a candidate may be
     code_modules: tuple[str, ...]  # modules whose source is fingerprinted into the cache key of Transform/Trainer
     transformed_label_key: str = "label"
     prediction_key: str = "scores"
+    higher_is_better: bool = True  # False for an error rate: the bound is then a ceiling
+    metric_module: str | None = None  # where a custom TFMA metric class is defined (None: TFMA's own)
+    reported_metrics: tuple[str, ...] = ()  # further metric classes (same module) computed, not gated
+    eval_label_key: str | None = None  # the label TFMA reads, when not ``transformed_label_key``
+    train_steps: int = 2000  # Trainer steps of a production run
     slice_keys: tuple[str, ...] = ()  # raw features TFMA also slices the metric by
     splits: tuple[str, ...] = ("train", "validation", "test")
     train_split: str = "train"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -16,11 +17,18 @@ def main() -> None:
 
 @main.command("models")
 @click.argument("pattern", required=False)
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of model summaries.")
-def models_cmd(pattern: str | None, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON array of model summaries, each with the signatures it is served with.")
+@click.option("--served-dir", type=click.Path(path_type=Path), default=Path("serving/models"), show_default=True,
+              help="Where `scorezoo export` wrote the SavedModels whose signatures --json lists.")
+def models_cmd(pattern: str | None, as_json: bool, served_dir: Path) -> None:
     """List registered models (optionally matching a wildcard PATTERN such as 'omr*')."""
     summaries = [zoo.get_spec(n).summary() for n in zoo.list_models(pattern)]
     if as_json:
+        from serving.export import served_signatures
+
+        for s in summaries:  # null until `scorezoo export NAME` (or --all) has written a version
+            s["served"] = served_signatures(served_dir / s["name"])
         click.echo(json.dumps(summaries, indent=2))
         return
     if not summaries:

@@ -9,7 +9,7 @@ import click
 
 from zoo import paths
 
-FAMILY_CHOICES = ("genre",)  # keys of tfx_pipeline.families.FAMILIES (listed here so --help does not import TFX)
+FAMILY_CHOICES = ("genre", "omr")  # keys of tfx_pipeline.families.FAMILIES (listed here so --help does not import TFX)
 
 
 @click.group()
@@ -25,7 +25,7 @@ def pipeline() -> None:
               help="Pipeline outputs and ML Metadata [default: workdir/tfx of the checkout].")
 @click.option("--serving-dir", type=click.Path(path_type=Path), default=None,
               help="Push destination (TF Serving base path) [default: serving/models/<model-name>].")
-@click.option("--steps", type=int, default=None, help="Training steps [default: tfx_pipeline.configs.TRAIN_STEPS].")
+@click.option("--steps", type=int, default=None, help="Training steps [default: the family's train_steps].")
 @click.option("--schema", default=None,
               help="Reviewed schema.pbtxt, or 'reviewed' for the checked-in one [default: infer with SchemaGen].")
 @click.option("--warm-start", is_flag=True, help="Start from the shipped pretrained weights.")
@@ -43,7 +43,7 @@ def run_cmd(family: str, data_dir: Path | None, workdir: Path | None, serving_di
     try:
         summary = local_runner.run(
             family, data_dir or paths.data_dir() / spec.dataset, workdir or configs.DEFAULT_WORKDIR,
-            serving_dir=serving_dir, train_steps=steps or configs.TRAIN_STEPS, schema_path=schema,
+            serving_dir=serving_dir, train_steps=steps, schema_path=schema,
             warm_start=warm_start, enable_cache=not no_cache, beam_pipeline_args=list(beam_args) or None,
         )
     except (FileNotFoundError, RuntimeError) as exc:  # missing data/schema/weights, data validation failures
@@ -66,7 +66,7 @@ def run_cmd(family: str, data_dir: Path | None, workdir: Path | None, serving_di
               help="Artifact root URI the pipeline writes to.")
 @click.option("--data", "data_uri", default=None,
               help="Dataset URI holding tfrecords/ [default: <root>/data/<family>].")
-@click.option("--steps", type=int, default=None, help="Training steps [default: tfx_pipeline.configs.TRAIN_STEPS].")
+@click.option("--steps", type=int, default=None, help="Training steps [default: the family's train_steps].")
 @click.option("--beam-arg", "beam_args", multiple=True,
               help="Beam pipeline option for the Beam steps, repeatable (e.g. --beam-arg=--runner=DataflowRunner).")
 def compile_cmd(family: str, output: Path, image: str | None, pipeline_root: str, data_uri: str | None,
@@ -76,6 +76,6 @@ def compile_cmd(family: str, output: Path, image: str | None, pipeline_root: str
 
     job = kubeflow_runner.compile_pipeline(family, output, image=image or configs.DEFAULT_IMAGE,
                                            pipeline_root=pipeline_root, data_root=data_uri,
-                                           train_steps=steps or configs.TRAIN_STEPS,
+                                           train_steps=steps,
                                            beam_pipeline_args=list(beam_args) or None)
     click.echo(f"{output}: {', '.join(kubeflow_runner.task_names(job))}")

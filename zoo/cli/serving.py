@@ -17,23 +17,32 @@ def _message(exc: Exception) -> str:
 
 
 @click.command("export")
-@click.argument("model_name")
+@click.argument("model_name", required=False)
+@click.option("--all", "export_all", is_flag=True, help="Export every model with shipped weights.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("serving/models"), show_default=True,
               help="Models folder; the SavedModel goes to OUT/MODEL_NAME/VERSION.")
 @click.option("--version", type=int, default=None, help="Version number [default: next after the existing ones].")
 @click.option("--weights", default="pretrained", show_default=True,
               help="'pretrained', a weights file or manifest folder, or 'none' (untrained; for tests).")
-def export_cmd(model_name: str, out: Path, version: int | None, weights: str) -> None:
-    """Export MODEL_NAME as a TF Serving SavedModel (signatures on raw bytes), atomically, never overwriting."""
+def export_cmd(model_name: str | None, export_all: bool, out: Path, version: int | None, weights: str) -> None:
+    """Export MODEL_NAME (or, with --all, every model with shipped weights: what serving/models.config serves) as a
+    TF Serving SavedModel (signatures on raw bytes), atomically, never overwriting."""
+    import zoo
     from serving.export import ExportError, export
     from zoo.pretrained import WeightsError
 
+    if export_all == bool(model_name):
+        raise click.UsageError("name one MODEL_NAME, or pass --all")
+    if export_all and weights != "pretrained":
+        raise click.UsageError("--all exports the shipped weights; --weights is for one model")
+    names = zoo.list_models(pretrained=True) if export_all else [model_name]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: clean the temporary folder first
-    try:
-        path = export(model_name, out, version=version, weights=weights)
-    except (KeyError, WeightsError, ExportError) as exc:
-        raise click.ClickException(_message(exc)) from exc
-    click.echo(str(path))
+    for name in names:
+        try:
+            path = export(name, out, version=version, weights=weights)
+        except (KeyError, WeightsError, ExportError) as exc:
+            raise click.ClickException(_message(exc)) from exc
+        click.echo(str(path))
 
 
 def _batch_caps(items: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:

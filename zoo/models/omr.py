@@ -232,24 +232,33 @@ class ScoreRecognizer(ZooModel):
         """Recognized tokens → music21 Part (write it as MusicXML or MIDI)."""
         return tokens_to_stream(list(tokens))
 
+    def serving_outputs(self, images: tf.Tensor, to_staff: Any = None) -> dict[str, tf.Tensor]:
+        """A batch of image bytes [B] → the served reading: ``tokens`` [B, L] (padded with ""), ``lengths``,
+        ``confidence``, ``token_confidences``. ``to_staff`` turns one image's bytes into a normalized staff
+        (default :func:`zoo.preprocessing.image.png_to_staff`; the TFX pipeline's model passes the decoding of its
+        Transform output instead). Runs :meth:`read`, as the library does."""
+        height = self.config["height"]
+        to_staff = to_staff or (lambda data: staff_image.png_to_staff(data, height))
+
+        def one(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            staff = to_staff(data)
+            width = tf.shape(staff)[1]
+            return tf.pad(staff, [[0, 0], [0, staff_image.MAX_WIDTH - width], [0, 0]]), width
+
+        padded, widths = tf.map_fn(one, images, fn_output_signature=(
+            tf.TensorSpec([height, staff_image.MAX_WIDTH, 1], tf.float32), tf.TensorSpec([], tf.int32)))
+        reading = self.read(padded[:, :, : tf.reduce_max(widths)], widths)
+        vocab = tf.constant(self.vocabulary + [""])  # the blank pads every reading
+        return {"tokens": tf.gather(vocab, reading["ids"]), "lengths": reading["counts"],
+                "confidence": reading["confidence"], "token_confidences": reading["confidences"]}
+
     def serving_signatures(self) -> dict[str, Any]:
         """``serving_default(image: string[batch]) → {tokens, lengths, confidence, token_confidences}``: the
         library's :meth:`read` (greedy decoding and the model's reading rules) inside the graph."""
-        vocab = tf.constant(self.vocabulary + [""])
-        height = self.config["height"]
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image")])
         def serving_default(images: tf.Tensor) -> dict[str, tf.Tensor]:
-            def one(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                staff = staff_image.png_to_staff(data, height)
-                width = tf.shape(staff)[1]
-                return tf.pad(staff, [[0, 0], [0, staff_image.MAX_WIDTH - width], [0, 0]]), width
-
-            padded, widths = tf.map_fn(one, images, fn_output_signature=(
-                tf.TensorSpec([height, staff_image.MAX_WIDTH, 1], tf.float32), tf.TensorSpec([], tf.int32)))
-            reading = self.read(padded[:, :, : tf.reduce_max(widths)], widths)
-            return {"tokens": tf.gather(vocab, reading["ids"]), "lengths": reading["counts"],
-                    "confidence": reading["confidence"], "token_confidences": reading["confidences"]}
+            return self.serving_outputs(images)
 
         return {"serving_default": serving_default.get_concrete_function()}
 

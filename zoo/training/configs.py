@@ -106,10 +106,13 @@ def check_mix(folders: Sequence[str], shares: Sequence[float]) -> None:
 
 @dataclass(frozen=True)
 class DataMix:
-    """Other staff builds (their train splits) and the share of batches each supplies; validation stays on the
-    main build."""
+    """Other staff builds (their train splits) and the share of batches each supplies. Validation stays on the
+    main build unless ``validate_on_extra``: then the best weights are chosen on the pooled validation staves of
+    the main build and of every extra one (``train.val_samples`` of each), so that a supplement meant to widen what
+    the model reads (other engravers, printed clutter) is judged on that too, not on Verovio's staves alone."""
     extra_data: tuple[str, ...] = ()
     extra_share: tuple[float, ...] = ()
+    validate_on_extra: bool = False
 
 
 @dataclass(frozen=True)

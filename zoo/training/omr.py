@@ -108,14 +108,20 @@ def make_dataset(data_dir: Path, split: str, vocabulary: list[str], batch_size: 
         labels = table.lookup(ex["tokens"])
         return {"image": staff, "width": tf.shape(staff)[1]}, labels
 
-    def usable(inputs, labels):
-        # CTC needs at least one frame per label (more when labels repeat) and only known tokens
-        return tf.logical_and(tf.reduce_all(labels >= 0),
-                              output_lengths(inputs["width"]) >= 2 * tf.shape(labels)[0])
-
     ds = tfrecords.make_dataset(data_dir, split, "staff", shuffle=shuffle, seed=seed).enumerate()
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).filter(usable)
-    ds = ds.bucket_by_sequence_length(
+    return batched_by_width(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE), batch_size, height)
+
+
+def usable(inputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
+    """Whether CTC can learn a staff: only known tokens (ids >= 0), and at least one frame per label (two, in case
+    labels repeat)."""
+    return tf.logical_and(tf.reduce_all(labels >= 0), output_lengths(inputs["width"]) >= 2 * tf.shape(labels)[0])
+
+
+def batched_by_width(ds: tf.data.Dataset, batch_size: int, height: int) -> tf.data.Dataset:
+    """({image [height, W, 1], width}, labels [L]) pairs → the :func:`usable` ones in batches of similar widths,
+    images padded with 0 (no ink) and labels with -1: what :func:`zoo.training.ctc.make_train_step` takes."""
+    ds = ds.filter(usable).bucket_by_sequence_length(
         lambda inputs, labels: inputs["width"], BUCKET_WIDTHS, [batch_size] * (len(BUCKET_WIDTHS) + 1),
         padded_shapes=({"image": [height, None, 1], "width": []}, [None]),
         padding_values=({"image": 0.0, "width": 0}, tf.constant(-1, tf.int64)), drop_remainder=False)
@@ -236,6 +242,13 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     return summary
 
 
+def validate(model: ScoreRecognizer, data_dirs: Sequence[Path], limit: int) -> dict[str, float]:
+    """SER (errors over reference tokens) pooled over a fixed subset of ``limit`` validation staves of each build."""
+    results = [evaluate(model, d, "validation", limit=limit) for d in data_dirs]
+    errors, tokens = sum(r["errors"] for r in results), sum(r["reference_tokens"] for r in results)
+    return {"ser": errors / max(1, tokens), "per_build": {str(d): r["ser"] for d, r in zip(data_dirs, results)}}
+
+
 def learning_rate_at(base: float, schedule: str, progress: float, floor: float = 0.02) -> float:
     """Learning rate at ``progress`` (share of the wall-time budget used): constant, or cosine decay to floor·base.
 
@@ -349,7 +362,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | No
                 break
         if average:
             average.on_test_begin()  # validate (and save) the average
-        val = evaluate(model, data_dir, "validation", limit=val_samples)
+        val = validate(model, [data_dir, *(map(Path, extras) if config.data.validate_on_extra else ())], val_samples)
         elapsed = time.perf_counter() - start
         history["loss"].append(float(np.mean(losses)))
         history["val_ser"].append(val["ser"])
@@ -357,8 +370,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | No
         with writer.as_default():
             tf.summary.scalar("loss", history["loss"][-1], step=epoch)
             tf.summary.scalar("val_ser", val["ser"], step=epoch)
-        print(f"epoch {epoch}: loss {history['loss'][-1]:.4f}  val SER {val['ser']:.4f}  ({elapsed / 60:.1f} min)",
-              flush=True)
+        per_build = "  ".join(f"{Path(d).name} {ser:.4f}" for d, ser in val["per_build"].items()) \
+            if len(val["per_build"]) > 1 else ""
+        print(f"epoch {epoch}: loss {history['loss'][-1]:.4f}  val SER {val['ser']:.4f}  ({elapsed / 60:.1f} min)"
+              f"{'  ' + per_build if per_build else ''}", flush=True)
         if val["ser"] < best:
             best, bad_epochs = val["ser"], 0
             net.save_weights(str(weights))
@@ -372,6 +387,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | No
         "run": str(out_dir), "train_seconds": round(train_seconds, 1), "images_seen": images,
         "learning_rate": learning_rate, "schedule": schedule, "extra_data": extra_dirs,
         **({"ema_decay": ema_decay} if ema_decay else {}), **augmentations,
+        **({"validate_on_extra": True} if config.data.validate_on_extra else {}),
         **({"train_only": train_only} if train_only else {})}]
     net.load_weights(str(weights))
     (out_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")

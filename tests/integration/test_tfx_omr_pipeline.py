@@ -112,11 +112,23 @@ def test_evaluator_error_rates_are_the_zoos(env, first_run):
     assert tfma.load_validation_result(first_run.evaluation).validation_ok
 
 
-def test_error_rate_above_the_ceiling_is_not_pushed(env, first_run):
-    before = {p.name for p in env.serving.iterdir()}
-    summary = run_pipeline(env, warm_start=True, metric_bound=-1.0)  # no model reads with a negative error rate
-    assert summary.states["Trainer"] == "CACHED" and summary.blessed is False and summary.pushed is None
-    assert {p.name for p in env.serving.iterdir()} == before
+def test_error_rate_bound_is_a_ceiling():
+    """An error rate is blessed below its bound and at most ``max_regression`` above the last blessed model (the
+    genre tests run a model below its bound through the pipeline; this checks the direction)."""
+    import tensorflow_model_analysis as tfma
+
+    from tfx_pipeline.families import OMR
+    from tfx_pipeline.pipeline import eval_config
+
+    config = eval_config(OMR, bound=0.05, max_regression=0.005)
+    (spec,) = config.metrics_specs
+    gated = [m for m in spec.metrics if m.per_slice_thresholds]
+    assert [m.class_name for m in gated] == ["SymbolErrorRate"] and gated[0].module == "tfx_pipeline.metrics"
+    assert {m.class_name for m in spec.metrics} == {"ExampleCount", "SymbolErrorRate", "SequenceErrorRate"}
+    threshold = gated[0].per_slice_thresholds[0].threshold
+    assert threshold.value_threshold.upper_bound.value == 0.05 and not threshold.value_threshold.HasField("lower_bound")
+    assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    assert 0.005 <= threshold.change_threshold.absolute.value < 0.0051
 
 
 def test_unknown_token_stops_the_run_at_the_gate(env, tmp_path):

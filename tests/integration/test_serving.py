@@ -139,8 +139,8 @@ def test_deploy_files_agree_with_config():
     docs = {d["kind"]: d for f in sorted((root / "deploy" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(
         f.read_text())}
     assert set(docs) == {"Deployment", "Service", "HorizontalPodAutoscaler"}
-    probe = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
-    assert probe == {"path": "/v1/models/genre-cnn", "port": 8501}
+    probe = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
+    assert probe[:2] == ["bash", "-c"] and "/config/models.config" in probe[2] and '"AVAILABLE"' in probe[2]
     assert docs["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
 
 

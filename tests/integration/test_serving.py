@@ -134,6 +134,8 @@ def test_deploy_files_agree_with_config():
     mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["volumes"]}
     args = dict(a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "") for a in compose["command"])
     assert mounts["/models"] == "./serving/models" and "enable_batching" in args
+    health = compose["healthcheck"]["test"]  # every model AVAILABLE, names read from the mounted config
+    assert health[:3] == ["CMD", "bash", "-c"] and "/config/models.config" in health[3] and '"AVAILABLE"' in health[3]
     for flag in ("model_config_file", "batching_parameters_file"):
         assert mounts[args[flag]] in ("./serving/models.config", "./serving/batching.config")
     docs = {d["kind"]: d for f in sorted((root / "deploy" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(

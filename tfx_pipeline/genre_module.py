@@ -24,11 +24,11 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
 import zoo  # noqa: E402
+from tfx_pipeline import trainer  # noqa: E402
 from tfx_pipeline.families.genre import GENRE as FAMILY  # noqa: E402
 from tfx_pipeline.features import column, label_index  # noqa: E402
 from tfx_pipeline.signatures import pipeline_signatures  # noqa: E402
 from zoo.preprocessing import audio  # noqa: E402
-from zoo.pretrained import WeightsError  # noqa: E402
 from zoo.training.genre import augment  # noqa: E402
 
 LOG_MEL_KEY = "log_mel"  # transformed feature = the Keras model's input name
@@ -66,16 +66,6 @@ def _dataset(files: list[str], data_accessor: tfx.components.DataAccessor, tft_o
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def build_model(model_name: str, warm_start: str | None) -> zoo.ZooModel:
-    """The zoo's architecture, untrained or from ``warm_start`` ("pretrained", a weights file or a folder)."""
-    if not warm_start:
-        return zoo.create_model(model_name)
-    try:
-        return zoo.load(model_name, weights=warm_start)
-    except WeightsError as exc:
-        raise WeightsError(f"Trainer: cannot warm-start {model_name!r} from {warm_start!r}: {exc}") from exc
-
-
 def export_saved_model(model: zoo.ZooModel, tft_output: tft.TFTransformOutput, export_dir: str,
                        formats: tuple[str, ...] = DEFAULT_FORMATS) -> None:
     """Write the Keras SavedModel with the raw-bytes, tf.Example and transform signatures (see module docstring)."""
@@ -92,18 +82,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     ``custom_config``: model_name, warm_start, batch_size, learning_rate (warm_start_learning_rate when warm
     starting), formats, seed (defaults from the family spec).
     """
-    config = {**FAMILY.custom_config, **(fn_args.custom_config or {})}
-    tf.keras.utils.set_random_seed(int(config.get("seed", 0)))
+    config = trainer.settings(FAMILY, fn_args.custom_config)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    model = build_model(config.get("model_name", FAMILY.model_name), config.get("warm_start"))
+    model = trainer.starting_model(FAMILY, config)
     if list(model.labels) != list(FAMILY.labels):
         raise ValueError(f"{model.name} predicts {model.labels}, the pipeline's labels are {list(FAMILY.labels)}")
     batch_size = int(config["batch_size"])
     net = model.keras_model
-    warm = config.get("warm_start")
-    learning_rate = float(config.get("warm_start_learning_rate", config["learning_rate"]) if warm
-                          else config["learning_rate"])
-    net.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+    net.compile(optimizer=tf.keras.optimizers.Adam(trainer.learning_rate(config)),
                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, training=True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, training=False)

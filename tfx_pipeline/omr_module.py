@@ -6,8 +6,9 @@
   change a pixel by at most 1/510, far below what a scan or photo varies); the tokens → their ids in the shipped
   model's vocabulary (-1 for an unknown one, which the reviewed schema stops first).
 * ``run_fn``: ``zoo.load("omr-resnet-bisru")`` for a warm start (with its sign head and reading rules) or
-  ``zoo.create_model`` with the same vocabulary, CTC training on the transformed staves for the configured steps
-  (:func:`zoo.training.omr.batched_by_width`, :func:`zoo.training.omr.make_train_step`), and a SavedModel with:
+  ``zoo.create_model`` with the same vocabulary (:mod:`tfx_pipeline.trainer`), CTC training on the transformed
+  staves for the configured steps (:func:`zoo.training.omr.batched_by_width`,
+  :func:`zoo.training.omr.make_train_step`), and a SavedModel with:
 
   - ``serving_default(image: string[None]) → {tokens, lengths, confidence, token_confidences}``: the zoo model's own
     serving signature, what TF Serving clients call;
@@ -31,13 +32,12 @@ import tensorflow_transform as tft  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
-import zoo  # noqa: E402
+from tfx_pipeline import trainer  # noqa: E402
 from tfx_pipeline.families.omr import OMR as FAMILY  # noqa: E402
 from tfx_pipeline.features import column, label_index  # noqa: E402
 from tfx_pipeline.signatures import pipeline_signatures  # noqa: E402
 from zoo.models.omr import ScoreRecognizer, output_lengths  # noqa: E402
 from zoo.preprocessing import image as staff_image  # noqa: E402
-from zoo.pretrained import WeightsError  # noqa: E402
 from zoo.training import ctc  # noqa: E402
 from zoo.training.omr import batched_by_width, make_train_step  # noqa: E402
 
@@ -104,17 +104,10 @@ def _dataset(files: list[str], data_accessor: tfx.components.DataAccessor, tft_o
     return batched_by_width(ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE), batch_size, staff_image.HEIGHT)
 
 
-def build_model(model_name: str, warm_start: str | None) -> ScoreRecognizer:
-    """``warm_start`` ("pretrained", a weights file or a run folder): the zoo's model with its sign head and reading
-    rules; otherwise an untrained one with the family's vocabulary, reading without rules."""
-    if not warm_start:
-        return zoo.create_model(model_name, vocabulary=list(FAMILY.labels))
-    try:
-        model = zoo.load(model_name, weights=warm_start)
-    except WeightsError as exc:
-        raise WeightsError(f"Trainer: cannot warm-start {model_name!r} from {warm_start!r}: {exc}") from exc
+def check_vocabulary(model: ScoreRecognizer) -> ScoreRecognizer:
+    """A warm start's model reads the family's tokens in the family's order, or the labels would not match."""
     if list(model.vocabulary) != list(FAMILY.labels):
-        raise ValueError(f"{warm_start!r} reads {len(model.vocabulary)} tokens, not the family's {len(FAMILY.labels)}: "
+        raise ValueError(f"{model.name} reads {len(model.vocabulary)} tokens, not the family's {len(FAMILY.labels)}: "
                          "the pipeline's labels would not match its outputs")
     return model
 
@@ -150,16 +143,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     ``custom_config``: model_name, warm_start, batch_size, learning_rate (warm_start_learning_rate when warm
     starting), seed (defaults from the family spec).
     """
-    config = {**FAMILY.custom_config, **(fn_args.custom_config or {})}
-    tf.keras.utils.set_random_seed(int(config.get("seed", 0)))
+    config = trainer.settings(FAMILY, fn_args.custom_config)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    warm = config.get("warm_start")
-    model = build_model(config.get("model_name", FAMILY.model_name), warm)
+    # warm: the zoo's model with its sign head and reading rules; cold: the family's vocabulary, no rules
+    model = check_vocabulary(trainer.starting_model(FAMILY, config, vocabulary=list(FAMILY.labels)))
     batch_size = int(config["batch_size"])
-    learning_rate = float(config.get("warm_start_learning_rate", config["learning_rate"]) if warm
-                          else config["learning_rate"])
     net = model.keras_model
-    step = make_train_step(net, tf.keras.optimizers.Adam(learning_rate))
+    step = make_train_step(net, tf.keras.optimizers.Adam(trainer.learning_rate(config)))
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, training=True).repeat()
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, training=False).repeat()
     writer = tf.summary.create_file_writer(fn_args.model_run_dir)

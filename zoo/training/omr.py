@@ -242,8 +242,9 @@ def evaluate(model: ScoreRecognizer, data_dir: Path, split: str, limit: int | No
     return summary
 
 
-def validate(model: ScoreRecognizer, data_dirs: Sequence[Path], limit: int) -> dict[str, float]:
-    """SER (errors over reference tokens) pooled over a fixed subset of ``limit`` validation staves of each build."""
+def validate(model: ScoreRecognizer, data_dirs: Sequence[Path], limit: int) -> dict[str, Any]:
+    """``ser`` (errors over reference tokens) pooled over a fixed subset of ``limit`` validation staves of each
+    build, and each build's own SER (``per_build``)."""
     results = [evaluate(model, d, "validation", limit=limit) for d in data_dirs]
     errors, tokens = sum(r["errors"] for r in results), sum(r["reference_tokens"] for r in results)
     return {"ser": errors / max(1, tokens), "per_build": {str(d): r["ser"] for d, r in zip(data_dirs, results)}}
@@ -370,10 +371,10 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: OmrConfig | No
         with writer.as_default():
             tf.summary.scalar("loss", history["loss"][-1], step=epoch)
             tf.summary.scalar("val_ser", val["ser"], step=epoch)
-        per_build = "  ".join(f"{Path(d).name} {ser:.4f}" for d, ser in val["per_build"].items()) \
+        per_build = "".join(f"  {Path(d).name} {ser:.4f}" for d, ser in val["per_build"].items()) \
             if len(val["per_build"]) > 1 else ""
         print(f"epoch {epoch}: loss {history['loss'][-1]:.4f}  val SER {val['ser']:.4f}  ({elapsed / 60:.1f} min)"
-              f"{'  ' + per_build if per_build else ''}", flush=True)
+              f"{per_build}", flush=True)
         if val["ser"] < best:
             best, bad_epochs = val["ser"], 0
             net.save_weights(str(weights))

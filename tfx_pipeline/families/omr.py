@@ -47,8 +47,8 @@ OMR = FamilySpec(
     metric_bound=0.05,  # at most 5 % of the validation staves' tokens wrong (the shipped model: about 0.5 %)
     metric_max_regression=0.005,  # at most half a point worse than the latest blessed model
     code_modules=("tfx_pipeline.omr_module", "tfx_pipeline.features", "tfx_pipeline.signatures",
-                  "tfx_pipeline.metrics", "zoo.preprocessing.image", "zoo.models.omr", "zoo.training.omr",
-                  "zoo.training.ctc", "zoo.metrics"),
+                  "tfx_pipeline.trainer", "tfx_pipeline.metrics", "zoo.preprocessing.image", "zoo.models.omr",
+                  "zoo.training.omr", "zoo.training.ctc", "zoo.metrics"),
     eval_label_key="reference",  # the label tokens as strings (transform_features); the training label is ids
     prediction_key="tokens",
     slice_keys=("font",),  # SER per engraver and font, besides the overall one

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
+# The music21 corpus collections every build's recipe draws from (data/recipes/*.json): a reviewed schema's domain.
+COLLECTIONS = ("bach", "palestrina", "josquin", "haydn", "mozart", "beethoven", "essenFolksong", "ryansMammoth",
+               "oneills1850")
 
 # Signature names of every pushed SavedModel (one definition; the module files and the EvalConfig read them).
 SERVING_SIGNATURE = "serving_default"  # raw bytes in, {label, scores} out: what TF Serving clients call

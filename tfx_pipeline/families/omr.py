@@ -5,18 +5,16 @@ so a warm-started model keeps its output layer and the reviewed schema's token d
 """
 from __future__ import annotations
 
-import argparse
 from functools import lru_cache
-from typing import Any
 
-from tfx_pipeline.families.base import FamilySpec
+from tfx_pipeline.families import schema
+from tfx_pipeline.families.base import COLLECTIONS, FamilySpec
+from tfx_pipeline.families.schema import Field
 
 MODEL_NAME = "omr-resnet-bisru"
 # What the staff builds engrave with (data/recipes/staff*.json). Verovio's Leland and Petaluma are reserved for
 # held-out evaluation: a build holding them is stopped at the gate rather than trained on.
 FONTS = ("Leipzig", "Bravura", "Gootville", "LilyPond", "MuseScore-Emmentaler", "MuseScore-Gonville")
-COLLECTIONS = ("bach", "palestrina", "josquin", "haydn", "mozart", "beethoven", "essenFolksong", "ryansMammoth",
-               "oneills1850")
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +45,8 @@ OMR = FamilySpec(
     metric_bound=0.05,  # at most 5 % of the validation staves' tokens wrong (the shipped model: about 0.5 %)
     metric_max_regression=0.005,  # at most half a point worse than the latest blessed model
     code_modules=("tfx_pipeline.omr_module", "tfx_pipeline.features", "tfx_pipeline.signatures",
-                  "tfx_pipeline.trainer", "tfx_pipeline.metrics", "zoo.preprocessing.image", "zoo.models.omr",
+                  "tfx_pipeline.trainer", "tfx_pipeline.metrics.base", "tfx_pipeline.metrics.error_rates",
+                  "zoo.preprocessing.image", "zoo.models.omr",
                   "zoo.training.omr", "zoo.training.ctc", "zoo.metrics"),
     eval_label_key="reference",  # the label tokens as strings (transform_features); the training label is ids
     prediction_key="tokens",
@@ -74,41 +73,17 @@ SCHEMA_HEADER = """\
 """
 
 
-def reviewed_schema() -> Any:
-    """The omr family's reviewed schema (a ``tensorflow_metadata`` Schema proto)."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    schema = schema_pb2.Schema()
-    domains = {"tokens": vocabulary(), "font": FONTS, "collection": COLLECTIONS}
-    for name, kind in (("image", schema_pb2.BYTES), ("height", schema_pb2.INT), ("width", schema_pb2.INT),
-                       ("tokens", schema_pb2.BYTES), ("sample_id", schema_pb2.BYTES),
-                       ("piece_id", schema_pb2.BYTES), ("collection", schema_pb2.BYTES),
-                       ("font", schema_pb2.BYTES)):
-        feature = schema.feature.add(name=name, type=kind)
-        feature.presence.min_fraction = 1.0
-        feature.presence.min_count = 1
-        if name == "tokens":
-            feature.value_count.min = 1
-        else:
-            feature.shape.dim.add(size=1)
-        if name in ("height", "width"):
-            feature.int_domain.min = 16
-        if name in domains:
-            feature.domain = name
-            schema.string_domain.add(name=name, value=list(domains[name]))
-    return schema
+def fields() -> tuple[Field, ...]:
+    """What the reviewed schema holds (see :data:`SCHEMA_HEADER`)."""
+    return (Field("image", "bytes"), Field("height", "int", minimum=16), Field("width", "int", minimum=16),
+            Field("tokens", "bytes", domain=vocabulary(), sequence=True), Field("sample_id", "bytes"),
+            Field("piece_id", "bytes"), Field("collection", "bytes", domain=COLLECTIONS),
+            Field("font", "bytes", domain=FONTS))
 
 
 def schema_text() -> str:
-    from google.protobuf import text_format
-
-    return SCHEMA_HEADER + text_format.MessageToString(reviewed_schema())
+    return schema.schema_text(SCHEMA_HEADER, fields())
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Write the omr family's reviewed schema.")
-    parser.add_argument("--write-schema", action="store_true")
-    if parser.parse_args().write_schema:
-        OMR.schema_path.parent.mkdir(parents=True, exist_ok=True)
-        OMR.schema_path.write_text(schema_text(), encoding="utf-8")
-        print(f"wrote {OMR.schema_path}")
+    schema.write_schema_main(OMR, SCHEMA_HEADER, fields())

@@ -109,41 +109,38 @@ def lstm_batch(clips: Clips, rng: np.random.Generator, batch: int, length: int, 
     return x, y, w, genre.astype(np.int32)
 
 
-def padded(clips: Clips, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Whole clips from BOS: inputs, targets and weights [B, longest]."""
-    longest = max(len(clips.events[i]) for i in index)
-    x = np.zeros((len(index), longest), np.int32)
-    y = np.zeros_like(x)
-    w = np.zeros(x.shape, np.float32)
-    for b, i in enumerate(index):
-        seq = np.concatenate([[BOS], clips.events[i]])
-        n = len(seq) - 1
-        x[b, :n], y[b, :n], w[b, :n] = seq[:-1], seq[1:], 1.0
-    return x, y, w
+def clip_nll(net: tf.keras.Model, events: tf.Tensor, lengths: tf.Tensor, genre: tf.Tensor
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Teacher-forced NLL of whole clips (graph code): events int [B, T] (padded), lengths [B] and conditioning ids
+    [B] → NLL summed over each clip's events (nats) [B] and its event count [B]. The one definition that
+    validation, the benchmarks and the pipeline's ``serving_examples`` signature use."""
+    events = tf.cast(events, tf.int32)
+    x = tf.concat([tf.fill([tf.shape(events)[0], 1], BOS), events[:, :-1]], 1)  # BOS, then all but the last
+    weights = tf.sequence_mask(lengths, tf.shape(events)[1], tf.float32)
+    logits = net({"tokens": x, "genre": tf.cast(genre, tf.int32)}, training=False)
+    ce = tf.keras.losses.sparse_categorical_crossentropy(events, logits, from_logits=True)
+    return tf.reduce_sum(ce * weights, -1), tf.reduce_sum(weights, -1)
 
 
 def nll_per_event(model: GenerationModel, clips: Clips, batch: int = 32, conditioned: bool = True) -> float:
     """Teacher-forced negative log-likelihood of whole clips, nats per event."""
-    net = model.keras_model
     total = count = 0.0
     order = np.argsort([len(e) for e in clips.events])  # similar lengths together: less padding
     for first in range(0, len(order), batch):
         index = order[first:first + batch]
-        x, y, w = padded(clips, index)
+        lengths = np.array([len(clips.events[i]) for i in index])
+        events = np.zeros((len(index), lengths.max()), np.int32)
+        for row, i in enumerate(index):
+            events[row, :lengths[row]] = clips.events[i]
         genre = (clips.genre[index] + 1) if conditioned else np.zeros(len(index), int)
-        logits = net({"tokens": tf.constant(x), "genre": tf.constant(genre, tf.int32)}, training=False)
-        ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True).numpy()
-        total += float((ce * w).sum())
-        count += float(w.sum())
+        nll, n = clip_nll(model.keras_model, tf.constant(events), tf.constant(lengths), tf.constant(genre, tf.int32))
+        total += float(tf.reduce_sum(nll))
+        count += float(tf.reduce_sum(n))
     return total / count
 
 
-def train_lstm(model: GenerationModel, train: Clips, val: Clips, config: GenerationConfig, out_dir: Path,
-               log: Any) -> dict[str, Any]:
-    cfg = config.train
-    net = model.keras_model
-    opt = tf.keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clip_norm)
-    rng = np.random.default_rng(cfg.seed)
+def lstm_train_step(net: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer) -> Any:
+    """One teacher-forced step on crops ``(x, y, w, genre)`` (:func:`lstm_batch`) → the mean CE per event."""
 
     @tf.function
     def step(x, y, w, genre):
@@ -152,8 +149,17 @@ def train_lstm(model: GenerationModel, train: Clips, val: Clips, config: Generat
             ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             loss = tf.reduce_sum(ce * w) / tf.reduce_sum(w)
         grads = tape.gradient(loss, net.trainable_variables)
-        opt.apply_gradients(zip(grads, net.trainable_variables))
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
         return loss
+
+    return step
+
+
+def train_lstm(model: GenerationModel, train: Clips, val: Clips, config: GenerationConfig, out_dir: Path,
+               log: Any) -> dict[str, Any]:
+    cfg = config.train
+    step = lstm_train_step(model.keras_model, tf.keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clip_norm))
+    rng = np.random.default_rng(cfg.seed)
 
     def evaluate() -> float:
         return nll_per_event(model, val)

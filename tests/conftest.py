@@ -61,6 +61,26 @@ def staff_build(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def pairs_build(tmp_path_factory):
+    """A real, tiny pairs build (48 snippet-excerpt pairs), shared by the retrieval and pipeline tests. A build this
+    small may lack a split: another one stands in for it."""
+    import shutil
+
+    from zoo.datasets import pairs
+
+    data = tmp_path_factory.mktemp("pairs")
+    pairs.build_dataset(data, limit=48, workers=2)
+    records = data / "tfrecords"
+    for split in ("validation", "test"):
+        if not list((records / split).glob("*.tfrecord")):
+            (records / split).mkdir(exist_ok=True)
+            donor = next(s for s in ("test", "validation", "train") if list((records / s).glob("*.tfrecord")))
+            for f in (records / donor).glob("*.tfrecord"):
+                shutil.copy(f, records / split / f.name)
+    return data
+
+
+@pytest.fixture(scope="session")
 def exported_models(tmp_path_factory):
     """genre-cnn, omr-resnet-bisru and retrieval-gcn exported once with their shipped weights; copy before changing
     it."""

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.cli import main
-from zoo.datasets import pairs
 from zoo.preprocessing import pages
 from zoo.search import index as search_index
 from zoo.search import sources, windows
@@ -21,17 +20,9 @@ FAST = ["train.max_epochs=1", "train.batch_size=16", "train.val_candidates=16"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(pairs_build, tmp_path_factory):
     root = tmp_path_factory.mktemp("retrieval")
-    data = root / "pairs"
-    pairs.build_dataset(data, limit=48, workers=2)
-    records = data / "tfrecords"
-    for split in ("validation", "test"):  # a build this small may lack a split: another one stands in for it
-        if not list((records / split).glob("*.tfrecord")):
-            (records / split).mkdir(exist_ok=True)
-            donor = next(s for s in ("test", "validation", "train") if list((records / s).glob("*.tfrecord")))
-            for f in (records / donor).glob("*.tfrecord"):
-                shutil.copy(f, records / split / f.name)
+    data = pairs_build
     trainer.train("retrieval-dual", data, root / "dual", training_config("retrieval-dual", FAST))
     trainer.train("retrieval-gcn", data, root / "gcn", training_config(
         "retrieval-gcn", FAST + [f"train.init={root / 'dual'}", "train.bank_size=30", "model.neighbours=4"]))

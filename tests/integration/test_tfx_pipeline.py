@@ -238,7 +238,7 @@ def test_warm_start_from_shipped_weights_and_missing_ones(env, tmp_path):
         create_pipeline("genre", env.data, tmp_path, warm_start=str(tmp_path / "missing.h5"))
 
 
-@pytest.mark.parametrize("family", ["genre", "omr"])
+@pytest.mark.parametrize("family", ["genre", "omr", "retrieval", "generation"])
 def test_kubeflow_compile_lists_every_component(tmp_path, family):
     import json
 

@@ -13,13 +13,15 @@ from tfx_pipeline.families.base import (
     TRANSFORM_SIGNATURE,
     FamilySpec,
 )
+from tfx_pipeline.families.generation import GENERATION
 from tfx_pipeline.families.genre import GENRE
 from tfx_pipeline.families.omr import OMR
+from tfx_pipeline.families.retrieval import RETRIEVAL
 
-__all__ = ["EXAMPLES_SIGNATURE", "FAMILIES", "GENRE", "OMR", "SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "FamilySpec",
-           "get_family"]
+__all__ = ["EXAMPLES_SIGNATURE", "FAMILIES", "GENERATION", "GENRE", "OMR", "RETRIEVAL", "SERVING_SIGNATURE",
+           "TRANSFORM_SIGNATURE", "FamilySpec", "get_family"]
 
-FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (GENRE, OMR)}
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (GENRE, OMR, RETRIEVAL, GENERATION)}
 
 
 def get_family(name: str) -> FamilySpec:

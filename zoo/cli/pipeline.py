@@ -9,7 +9,8 @@ import click
 
 from zoo import paths
 
-FAMILY_CHOICES = ("genre", "omr")  # keys of tfx_pipeline.families.FAMILIES (listed here so --help does not import TFX)
+# keys of tfx_pipeline.families.FAMILIES (listed here so --help does not import TFX)
+FAMILY_CHOICES = ("genre", "omr", "retrieval", "generation")
 
 
 @click.group()

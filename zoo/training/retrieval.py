@@ -183,6 +183,31 @@ def mean_mrr(result: dict[str, dict[str, float]]) -> float:
     return 0.5 * (result["audio_to_sheet"]["MRR"] + result["sheet_to_audio"]["MRR"])
 
 
+def train_step(model: RetrievalModel, optimizer: tf.keras.optimizers.Optimizer, config: RetrievalConfig,
+               raw_inputs: bool) -> Any:
+    """One step on a batch ``(sheet, audio, label, bank_rows)`` → the loss parts (:func:`losses`).
+
+    ``raw_inputs``: the batch holds trunk outputs (frozen trunks, computed once) rather than network inputs. Frozen
+    trunks given network inputs run in inference mode; ``bank_rows`` is each pair's own row in the reference bank
+    (-1 for none), which its graph may not use."""
+    net = model.keras_model
+
+    @tf.function
+    def step(sheet: tf.Tensor, audio_in: tf.Tensor, y: tf.Tensor, rows: tf.Tensor) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            emb, logits = {}, {}
+            for m, x in (("sheet", sheet), ("audio", audio_in)):
+                raw = x if raw_inputs else net.trunks[m](x, training=net.trunks[m].trainable)
+                common = model.encode(m, raw, exclude=rows, training=True)
+                emb[m], logits[m] = tf.math.l2_normalize(common, -1), net.classifier(common)
+            parts = losses(emb, logits, y, config)
+        variables = net.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(parts["loss"], variables), variables))
+        return parts
+
+    return step
+
+
 def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfig | None = None,
           warm_start: str | None = None) -> dict[str, Any]:
     """Train ``model_name`` (see the module docstring for the two stages); select on validation MRR at
@@ -239,19 +264,7 @@ def train(model_name: str, data_dir: Path, out_dir: Path, config: RetrievalConfi
     optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
         run.learning_rate, decay_steps=max(1, run.max_epochs * steps_per_epoch), alpha=0.05))
     net = model.keras_model
-
-    @tf.function
-    def step(sheet: tf.Tensor, audio_in: tf.Tensor, y: tf.Tensor, rows: tf.Tensor) -> dict[str, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            emb, logits = {}, {}
-            for m, x in (("sheet", sheet), ("audio", audio_in)):
-                raw = x if frozen else net.trunks[m](x, training=True)
-                common = model.encode(m, raw, exclude=rows, training=True)
-                emb[m], logits[m] = tf.math.l2_normalize(common, -1), net.classifier(common)
-            parts = losses(emb, logits, y, config)
-        variables = net.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(parts["loss"], variables), variables))
-        return parts
+    step = train_step(model, optimizer, config, raw_inputs=frozen)
 
     weights = out_dir / f"{model_name}.weights.h5"
     history: dict[str, list[float]] = {k: [] for k in ("loss", "ranking", "label", "invariance", "val_mrr",

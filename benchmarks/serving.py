@@ -1,12 +1,13 @@
-"""``make bench-serving``: latency and throughput of the local TF-Serving-compatible server over gRPC.
+"""``make bench-serving``: latency and throughput of the local TF-Serving-compatible server over gRPC, per family.
 
-Exports genre-cnn (pretrained) to a temporary models folder, starts ``scorezoo serve`` as a subprocess on 127.0.0.1
-(its own process, so client threads do not share its interpreter), and runs concurrent gRPC clients that each send
-one real 10-second clip per request, at concurrency 4 and 1, each run bounded by ``--seconds`` and
-``--max-requests``. Recognition (one staff PNG) is measured too when an omr model is exportable (shipped weights,
-or ``--omr-weights none`` for an untrained model of the same cost).
+Exports the shipped genre-cnn, omr-resnet-bisru, retrieval-gcn and gen-lstm to a temporary models folder, starts
+``scorezoo serve`` as a subprocess on 127.0.0.1 (its own process, so client threads do not share its interpreter),
+and calls each family's main signature from concurrent gRPC clients, at concurrency 1 and 4, each run bounded by
+``--seconds`` and ``--max-requests``: genre on one real 10-second clip, recognition on one staff, the retrieval
+embedding on one 2-second excerpt, generation of 10 seconds of music. Target: p99 ≤ 100 ms for the first three.
 
 Usage: python -m benchmarks.serving [--seconds 120] [--max-requests 60000] [--omr-weights pretrained|none|PATH]
+       [--only genre recognize embed_audio generate]
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +32,14 @@ from benchmarks.report import RESULTS, ROOT, table, write_section
 from serving.client import ServingClient, ServingError
 from serving.export import export
 from zoo import paths
-from zoo.pretrained import WeightsError
 
 PNG = ROOT / "data" / "fixtures" / "primus" / "000051652-1_2_1.png"
 OMR = "omr-resnet-bisru"
+RETRIEVAL = "retrieval-gcn"
+GENERATION = "gen-lstm"
 TARGET_P99_MS = 100.0
+GENERATED_SECONDS = 10.0
+CASE_NAMES = ("genre", "recognize", "embed_audio", "generate")
 
 
 def genre_clip(data_dir: Path) -> tuple[bytes, str]:
@@ -118,20 +124,54 @@ def load_run(target: str, call: Any, concurrency: int, seconds: float, max_reque
             "max_ms": round(float(ms.max()), 1)}
 
 
-def run(data_dir: Path, seconds: float, max_requests: int, omr_weights: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Case:
+    """One family's main signature as a client calls it: ``call(client)`` is one request."""
+    name: str
+    model: str
+    call: Callable[[ServingClient], Any]
+    unit: str  # what one request carries, for the table
+    target_ms: float | None = TARGET_P99_MS  # p99 target at every concurrency (None: reported only)
+    music_seconds: float = 0.0  # seconds of music one request generates (generation: music per wall second)
+
+
+def cases(clip: bytes, omr_weights: str) -> list[Case]:
+    """genre (one 10-s clip), recognition (one staff), retrieval embedding (one 2-s excerpt, the unit a search ranks)
+    and generation (10 s of music); recognition with ``omr_weights``."""
+    from zoo.preprocessing import audio
+
+    png = PNG.read_bytes()
+    excerpt = excerpt_wav(clip, 2.0)
+    return [
+        Case("genre", "genre-cnn", lambda cl: cl.genre([clip]), f"one {audio.CLIP_SECONDS:g}-s WAV clip"),
+        Case("recognize", OMR, lambda cl: cl.recognize([png]), "one staff PNG (PrIMuS fixture)"),
+        Case("embed_audio", RETRIEVAL, lambda cl: cl.embed_audio([excerpt]), "one 2-s WAV excerpt"),
+        Case("generate", GENERATION, lambda cl: cl.generate("fiddle", seconds=GENERATED_SECONDS, seed=1),
+             f"{GENERATED_SECONDS:g} s of fiddle music", target_ms=None, music_seconds=GENERATED_SECONDS),
+    ]
+
+
+def excerpt_wav(wav: bytes, seconds: float) -> bytes:
+    """The first ``seconds`` of a WAV clip, as WAV."""
+    from zoo.preprocessing import audio
+
+    samples, rate = audio.decode_audio(wav, ("wav",))
+    return audio.wav_bytes(samples.numpy()[: int(seconds * int(rate))], int(rate))
+
+
+def run(data_dir: Path, seconds: float, max_requests: int, omr_weights: str,
+        families: tuple[str, ...] | None = None) -> dict[str, Any]:
     clip, clip_source = genre_clip(data_dir)
+    chosen = [c for c in cases(clip, omr_weights) if families is None or c.name in families]
     results: dict[str, Any] = {"clip_source": clip_source, "clip_bytes": len(clip), "seconds_per_run": seconds,
-                               "max_requests_per_run": max_requests, "runs": {}}
+                               "max_requests_per_run": max_requests, "omr_weights": omr_weights, "runs": {},
+                               "cases": {c.name: {"model": c.model, "unit": c.unit, "target_ms": c.target_ms,
+                                                  "music_seconds": c.music_seconds} for c in chosen}}
     with tempfile.TemporaryDirectory(prefix="scorezoo-bench-serving-") as tmp:
         models = Path(tmp) / "models"
-        export("genre-cnn", models)
-        served = ["genre-cnn"]
-        try:
-            export(OMR, models, weights=omr_weights)
-            served.append(OMR)
-            results["omr_weights"] = omr_weights
-        except WeightsError as exc:
-            results["omr_skipped"] = str(exc)
+        served = sorted({c.model for c in chosen})
+        for name in served:
+            export(name, models, weights=omr_weights if name == OMR else "pretrained")
         config = Path(tmp) / "models.config"
         config.write_text("model_config_list {\n" + "".join(
             f'  config {{ name: "{m}" base_path: "{models / m}" model_platform: "tensorflow" }}\n'
@@ -142,15 +182,12 @@ def run(data_dir: Path, seconds: float, max_requests: int, omr_weights: str) -> 
         try:
             with ServingClient(target, timeout=30) as probe:
                 wait_ready(probe, served, proc)
-            for c in (4, 1):
-                results["runs"][f"genre_c{c}"] = load_run(target, lambda cl: cl.genre([clip]), c, seconds,
-                                                          max_requests)
-                print(json.dumps({f"genre_c{c}": results["runs"][f"genre_c{c}"]}), flush=True)
-            if OMR in served:
-                png = PNG.read_bytes()
-                results["runs"]["recognize_c1"] = load_run(target, lambda cl: cl.recognize([png]), 1, seconds,
-                                                           max_requests)
-                print(json.dumps({"recognize_c1": results["runs"]["recognize_c1"]}), flush=True)
+            for case in chosen:
+                for c in (1, 4):
+                    key = f"{case.name}_c{c}"
+                    results["runs"][key] = {"case": case.name,
+                                            **load_run(target, case.call, c, seconds, max_requests)}
+                    print(json.dumps({key: results["runs"][key]}), flush=True)
         finally:
             proc.terminate()
             try:
@@ -161,25 +198,34 @@ def run(data_dir: Path, seconds: float, max_requests: int, omr_weights: str) -> 
 
 
 def markdown(r: dict[str, Any]) -> str:
-    rows = [[name, v["concurrency"], v["requests"], v["errors"], v["throughput_rps"], v["p50_ms"], v["p90_ms"],
-             v["p99_ms"]] for name, v in r["runs"].items()]
-    g4 = r["runs"]["genre_c4"]
-    ok = g4["p99_ms"] <= TARGET_P99_MS and all(v["errors"] == 0 for v in r["runs"].values())
-    omr = (f"Recognition: one staff PNG per request, {OMR} exported with weights `{r['omr_weights']}`."
-           if "omr_weights" in r else f"Recognition not measured: {r.get('omr_skipped', '')}")
+    rows, verdicts = [], []
+    for name, v in r["runs"].items():
+        case = r["cases"][v["case"]]
+        music = (f"{v['throughput_rps'] * case['music_seconds']:.1f} s/s" if case["music_seconds"] else "")
+        rows.append([name, case["model"], case["unit"], v["concurrency"], v["requests"], v["errors"],
+                     v["throughput_rps"], v["p50_ms"], v["p99_ms"], music])
+    for case_name, case in r["cases"].items():
+        runs = [v for v in r["runs"].values() if v["case"] == case_name]
+        if case["target_ms"] is None or not runs:
+            continue
+        worst = max(v["p99_ms"] for v in runs)
+        errors = sum(v["errors"] for v in runs)
+        met = worst <= case["target_ms"] and errors == 0
+        verdicts.append(f"- {case_name}: p99 ≤ {case['target_ms']:g} ms at concurrency 1 and 4 with zero errors — "
+                        f"{'met' if met else 'NOT met'} (worst p99 {worst} ms, {errors} errors).")
     return "\n".join([
         "## Serving (`make bench-serving`)",
         "",
-        f"`scorezoo serve` (local TF-Serving-compatible gRPC server, its own process) on 127.0.0.1; concurrent gRPC "
-        f"clients (one channel per client thread) each sending one {r['clip_bytes'] / 1000:.0f} kB ten-second WAV "
-        f"clip per Predict request ({r['clip_source']}); each run ≤ {r['seconds_per_run']:g} s and ≤ "
-        f"{r['max_requests_per_run']} requests, after one warm-up request per client. {omr}",
+        f"`scorezoo serve` (the local TF-Serving-compatible gRPC server, its own process) on 127.0.0.1, serving each "
+        f"family's shipped model; concurrent gRPC clients (one channel per client thread) calling each family's "
+        f"main signature; each run ≤ {r['seconds_per_run']:g} s and ≤ {r['max_requests_per_run']} requests, after "
+        f"one warm-up request per client. Audio: {r['clip_source']} ({r['clip_bytes'] / 1000:.0f} kB). Generation "
+        "is also given as seconds of music generated per wall-clock second.",
         "",
-        table(["run", "concurrency", "requests", "errors", "requests/s", "p50 ms", "p90 ms", "p99 ms"], rows),
+        table(["run", "model", "one request", "concurrency", "requests", "errors", "requests/s", "p50 ms",
+               "p99 ms", "music"], rows),
         "",
-        f"- Target: genre p99 ≤ {TARGET_P99_MS:g} ms at concurrency 4 and zero errors — "
-        f"{'met' if ok else 'NOT met'} (p99 {g4['p99_ms']} ms, {sum(v['errors'] for v in r['runs'].values())} "
-        "errors).",
+        *verdicts,
     ])
 
 
@@ -189,10 +235,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget of each load run")
     parser.add_argument("--max-requests", type=int, default=60000, help="request cap of each load run")
     parser.add_argument("--omr-weights", default="pretrained",
-                        help="omr export weights: 'pretrained' (skipped if none ship), 'none' or a path")
+                        help="omr export weights: 'pretrained', 'none' (an untrained model of the same cost) or a path")
+    parser.add_argument("--only", nargs="+", choices=CASE_NAMES, help="measure only these signatures")
     args = parser.parse_args()
     zoo.list_models()
-    r = run(args.data, args.seconds, args.max_requests, args.omr_weights)
+    r = run(args.data, args.seconds, args.max_requests, args.omr_weights, tuple(args.only) if args.only else None)
     write_section("bench-serving", markdown(r), r, RESULTS)
     print(markdown(r))
 

@@ -286,7 +286,7 @@ def recognize_cmd(images: tuple[Path, ...], model_name: str, weights: str, beam:
         return model.recognize_page(path, beam, tta)  # a page's staves, or the whole image (one staff, a photo)
 
     def show(path: Path, staves: list[dict]) -> None:
-        _write_scores(model, [t for s in staves for t in s["tokens"]], path, musicxml, midi, len(images))
+        write_scores([t for s in staves for t in s["tokens"]], path, musicxml, midi, len(images))
         if as_json:
             entry = {"file": str(path), **staves[0]} if len(staves) == 1 else {"file": str(path), "staves": staves}
             click.echo(json.dumps(entry))
@@ -307,14 +307,18 @@ def staff_label(path: Path, k: int, staves: list[dict]) -> str:
     return f"{path} [{f'page {page}, ' if page else ''}staff {staff}]"
 
 
-def _write_scores(model, tokens: list[str], source: Path, musicxml: Path | None, midi: Path | None, n: int) -> None:
+def write_scores(tokens: list[str], source: Path, musicxml: Path | None, midi: Path | None, n: int) -> None:
+    """Recognized tokens as MusicXML and/or MIDI (a file when one input, else ``<folder>/<input stem>.<suffix>``);
+    the local and the served recognizer write alike."""
+    from zoo.notation.decoder import tokens_to_stream
+
     for target, fmt, suffix in ((musicxml, "musicxml", ".musicxml"), (midi, "midi", ".mid")):
         if target is None:
             continue
         out = target if n == 1 and target.suffix else target / (source.stem + suffix)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            model.to_stream(tokens).write(fmt, fp=str(out))
+            tokens_to_stream(list(tokens)).write(fmt, fp=str(out))
         except Exception as exc:  # music21 refuses some token soups a weak model can emit
             click.echo(f"{source}: could not write {fmt}: {exc}", err=True)
 

@@ -117,9 +117,10 @@ def client() -> None:
 
 
 def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | None, timeout: float,
-                as_json: bool, index_dir: Path | None = None, top: int = 10) -> None:
+                as_json: bool, index_dir: Path | None = None, top: int = 10,
+                scores: tuple[Path | None, Path | None] = (None, None)) -> None:
     from serving.client import GENRE_MODEL, OMR_MODEL, RETRIEVAL_MODEL, ServingClient, ServingError
-    from zoo.cli.models import staff_label
+    from zoo.cli.models import staff_label, write_scores
     from zoo.preprocessing.errors import InputError
     from zoo.search.index import SearchIndexError
 
@@ -150,6 +151,8 @@ def _run_client(kind: str, files: tuple[Path, ...], server: str, model: str | No
                 error = str(exc)
             else:
                 result = results[0]
+                if kind == "recognize" and any(scores):
+                    write_scores([t for staff in results for t in staff["tokens"]], path, *scores, len(files))
                 if as_json:
                     click.echo(json.dumps({"file": str(path), **result} if len(results) == 1 else
                                           {"file": str(path), "staves": results}))
@@ -190,10 +193,13 @@ def client_genre(files: tuple[Path, ...], server: str, model: str | None, timeou
 @click.option("--model", default=None, help="Served model name [default: omr-resnet-bisru].")
 @_TIMEOUT
 @_JSON
+@click.option("--musicxml", type=click.Path(path_type=Path), default=None,
+              help="Write the reading as MusicXML: a file for one FILE, else a folder of <name>.musicxml.")
+@click.option("--midi", type=click.Path(path_type=Path), default=None, help="Write MIDI, like --musicxml.")
 def client_recognize(files: tuple[Path, ...], server: str, model: str | None, timeout: float,
-                     as_json: bool) -> None:
-    """Recognize each staff PNG FILE with the served model (PrIMuS semantic tokens)."""
-    _run_client("recognize", files, server, model, timeout, as_json)
+                     as_json: bool, musicxml: Path | None, midi: Path | None) -> None:
+    """Recognize each staff or page image FILE with the served model (PrIMuS semantic tokens)."""
+    _run_client("recognize", files, server, model, timeout, as_json, scores=(musicxml, midi))
 
 
 @client.command("search")

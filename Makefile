@@ -23,6 +23,17 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The page for people who do not write code, on http://127.0.0.1:8080/ with the models in this process
+# (`scorezoo web --server HOST:PORT` uses a model server instead). `make screenshots` drives it in headless
+# chromium and keeps the screenshots of each state in benchmarks/results/web/.
+.PHONY: web screenshots
+WEB_PORT ?= 8080
+web: setup
+	$(SZ) web --port $(WEB_PORT)
+
+screenshots: setup
+	SCOREZOO_SCREENSHOTS=benchmarks/results/web $(PY) -m pytest tests/web -k browser
+
 # Re-pin requirements.lock from requirements.in within the verified package set.
 lock:
 	uv pip compile requirements.in --python-version 3.10 \

@@ -45,6 +45,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "click>=8.1",
+        "aiohttp>=3.9",
     ],
     extras_require={"dev": ["pytest>=8", "ruff>=0.5"]},
     entry_points={"console_scripts": ["scorezoo=zoo.cli:main"]},

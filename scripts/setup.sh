@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 VENV=${VENV:-.venv}
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont libjemalloc2 poppler-utils
-              lilypond musescore3)
+              lilypond musescore3 chromium chromium-driver)
 # jemalloc: serving/memory.py; poppler: PDF pages; lilypond, musescore3: engravers besides Verovio
 # (zoo/datasets/engravers.py); musescore-general-soundfont-small: a second sound font (recipe genres-rooms);
-# timgm6mb-soundfont: held-out evaluation only (bench-genre), never trained or tuned on
+# timgm6mb-soundfont: held-out evaluation only (bench-genre), never trained or tuned on; chromium, chromium-driver:
+# the web page's browser tests (tests/web)
 
 find_python() {
   local p

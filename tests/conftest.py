@@ -17,7 +17,7 @@ FIXTURES = REPO / "data" / "fixtures"
 def pytest_collection_modifyitems(items):
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
-        if parts[0] in ("integration", "parity"):
+        if parts[0] in ("integration", "parity", "web"):
             item.add_marker(parts[0])
 
 

@@ -50,6 +50,7 @@ def _register_subcommands() -> None:
     from zoo.cli import recipes as recipes_cli
     from zoo.cli import search as search_cli
     from zoo.cli import serving as serving_cli
+    from zoo.cli import web as web_cli
 
     main.add_command(data_cli.data)
     main.add_command(models_cli.genre_cmd)
@@ -67,6 +68,7 @@ def _register_subcommands() -> None:
     main.add_command(serving_cli.export_cmd)
     main.add_command(serving_cli.serve_cmd)
     main.add_command(serving_cli.client)
+    main.add_command(web_cli.web_cmd)
 
 
 _register_subcommands()

@@ -136,4 +136,6 @@ Done in $(( $(date +%s) - t0 ))s. What each step left under $DEMO:
   generated/           fiddle-seed1-000.mid / .wav / .png: the generated tune, its audio, and its piano roll over its
                        spectrogram (step 7 printed the genre the served classifier gave it)
   server.log           the model server's log
+The same, for people who do not write code: \`make web\` serves the page on http://127.0.0.1:8080/
+(\`scorezoo web --index $DEMO/index --scores $DEMO/pieces/scores\` also searches the indexed scores).
 EOF

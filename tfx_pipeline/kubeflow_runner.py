@@ -69,7 +69,17 @@ def compile_pipeline(
         output_filename=output.name,
     )
     runner.run(pipeline, write_out=True)
-    return json.loads(output.read_text())
+    job = json.loads(output.read_text())
+    # Vertex AI takes the PipelineJob as written (aiplatform.PipelineJob(template_path=...)); a Kubeflow Pipelines
+    # cluster takes the PipelineSpec inside it (kfp.Client().create_run_from_pipeline_package(...)).
+    kfp_spec_path(output).write_text(json.dumps(job["pipelineSpec"], indent=2), encoding="utf-8")
+    return job
+
+
+def kfp_spec_path(output: str | Path) -> Path:
+    """Where :func:`compile_pipeline` writes the bare PipelineSpec for a Kubeflow Pipelines cluster."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.kfp.json")
 
 
 def task_names(pipeline_job: dict[str, Any]) -> list[str]:

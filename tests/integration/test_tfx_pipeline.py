@@ -266,3 +266,10 @@ def test_kubeflow_compile_lists_every_component(tmp_path, family):
     assert "tfx_pipeline.components.OncePusherExecutor" in json.dumps(executors["Pusher_executor"])
     assert f"/pipeline/tfx_pipeline/schemas/{family}/schema.pbtxt" in out.read_text()
     assert f"gs://b/root/data/{family}/tfrecords" in out.read_text()
+    # beside it, the bare PipelineSpec a Kubeflow Pipelines cluster's client reads
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    bare = json_format.ParseDict(json.loads((tmp_path / "pipeline.kfp.json").read_text()),
+                                 pipeline_spec_pb2.PipelineSpec())
+    assert set(bare.root.dag.tasks) == set(tasks)

@@ -80,3 +80,4 @@ def compile_cmd(family: str, output: Path, image: str | None, pipeline_root: str
                                            train_steps=steps,
                                            beam_pipeline_args=list(beam_args) or None)
     click.echo(f"{output}: {', '.join(kubeflow_runner.task_names(job))}")
+    click.echo(f"{kubeflow_runner.kfp_spec_path(output)}: its PipelineSpec, for a Kubeflow Pipelines cluster")

@@ -102,7 +102,8 @@ import json, sys
 from zoo.metrics import ErrorRates
 read = json.loads(open(sys.argv[1]).read())
 reference = open(sys.argv[2]).read().split()
-rates = ErrorRates().add(reference, read["tokens"])
+rates = ErrorRates()
+rates.add(reference, read["tokens"])
 print("read:     ", read["semantic"])
 print("reference:", " ".join(reference))
 print(f"symbol error rate of this reading: {rates.ser:.1%} ({len(reference)} tokens)")

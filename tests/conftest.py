@@ -62,14 +62,22 @@ def staff_build(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pairs_build(tmp_path_factory):
-    """A real, tiny pairs build (48 snippet-excerpt pairs), shared by the retrieval and pipeline tests. A build this
-    small may lack a split: another one stands in for it."""
-    import shutil
-
+    """A real, tiny pairs build (48 snippet-excerpt pairs) and its report, shared by the dataset, retrieval and
+    pipeline tests."""
     from zoo.datasets import pairs
 
     data = tmp_path_factory.mktemp("pairs")
-    pairs.build_dataset(data, limit=48, workers=2)
+    return data, pairs.build_dataset(data, limit=48, workers=2)
+
+
+@pytest.fixture(scope="session")
+def pairs_all_splits(pairs_build, tmp_path_factory):
+    """The tiny pairs build with every split: a build this small may lack one, and another stands in for it (for
+    training and the pipeline, which need all three)."""
+    import shutil
+
+    data = tmp_path_factory.mktemp("pairs-all-splits")
+    shutil.copytree(pairs_build[0], data, dirs_exist_ok=True)
     records = data / "tfrecords"
     for split in ("validation", "test"):
         if not list((records / split).glob("*.tfrecord")):

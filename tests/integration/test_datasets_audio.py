@@ -9,14 +9,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from zoo.datasets import build, corpus, events, pairs, recipes, tfrecords
+from zoo.datasets import build, corpus, events, recipes, tfrecords
 from zoo.preprocessing import audio
-
-
-@pytest.fixture(scope="module")
-def pairs_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pairs")
-    return out, pairs.build_dataset(out, limit=16, workers=2)
 
 
 def _all_examples(out, dataset):

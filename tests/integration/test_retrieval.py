@@ -20,9 +20,9 @@ FAST = ["train.max_epochs=1", "train.batch_size=16", "train.val_candidates=16"]
 
 
 @pytest.fixture(scope="module")
-def runs(pairs_build, tmp_path_factory):
+def runs(pairs_all_splits, tmp_path_factory):
     root = tmp_path_factory.mktemp("retrieval")
-    data = pairs_build
+    data = pairs_all_splits
     trainer.train("retrieval-dual", data, root / "dual", training_config("retrieval-dual", FAST))
     trainer.train("retrieval-gcn", data, root / "gcn", training_config(
         "retrieval-gcn", FAST + [f"train.init={root / 'dual'}", "train.bank_size=30", "model.neighbours=4"]))

@@ -136,10 +136,10 @@ def test_event_out_of_range_is_an_anomaly_naming_the_feature(genre_build, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def retrieval_run(pairs_build, tmp_path_factory):
+def retrieval_run(pairs_all_splits, tmp_path_factory):
     root = tmp_path_factory.mktemp("tfx-retrieval")
-    summary, serving = run_pipeline("retrieval", pairs_build, root, custom_config={"batch_size": 8})
-    return summary, serving, pairs_build
+    summary, serving = run_pipeline("retrieval", pairs_all_splits, root, custom_config={"batch_size": 8})
+    return summary, serving, pairs_all_splits
 
 
 def test_retrieval_run_is_blessed_on_mrr_and_pushed(retrieval_run):
@@ -168,10 +168,10 @@ def test_retrieval_run_is_blessed_on_mrr_and_pushed(retrieval_run):
     assert np.max(served @ sheet[0]) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_pitch_out_of_range_is_an_anomaly_naming_the_feature(pairs_build, tmp_path):
+def test_pitch_out_of_range_is_an_anomaly_naming_the_feature(pairs_all_splits, tmp_path):
     def change(ex):
         ex.features.feature["pitch"].int64_list.value[0] = 200
 
-    assert anomalies_against_reviewed_schema("retrieval", pairs_build) == []
-    (line,) = anomalies_against_reviewed_schema("retrieval", corrupted(pairs_build, tmp_path, "pairs", change))
+    assert anomalies_against_reviewed_schema("retrieval", pairs_all_splits) == []
+    (line,) = anomalies_against_reviewed_schema("retrieval", corrupted(pairs_all_splits, tmp_path, "pairs", change))
     assert "feature 'pitch', INT_TYPE_BIG_INT" in line

@@ -17,7 +17,8 @@ import numpy as np
 from zoo.datasets import events as ev
 
 LOW_CONFIDENCE = 0.5  # tokens below it are highlighted on the page
-VEROVIO_OPTIONS = {"header": "none", "footer": "none", "adjustPageHeight": True, "pageWidth": 2100, "scale": 40,
+VEROVIO_OPTIONS = {"header": "none", "footer": "none", "adjustPageHeight": True, "adjustPageWidth": True,
+                   "pageWidth": 2000, "scale": 55,
                    "breaks": "auto", "pageMarginLeft": 20, "pageMarginRight": 20, "pageMarginTop": 20}
 
 
@@ -50,8 +51,9 @@ def score_view(tokens: Sequence[str]) -> dict[str, Any]:
     samples = synth.render_midi(midi, audio.SAMPLE_RATE)
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     wav = audio.wav_bytes(0.9 * samples / peak if peak > 0 else samples, audio.SAMPLE_RATE)
-    return {"musicxml": musicxml, "svg": svg, "timemap": json.loads(tk.renderToTimemap()), "midi": b64(midi),
-            "wav": b64(wav)}
+    timemap = tk.renderToTimemap()  # a JSON string in some Verovio versions, a list in others
+    return {"musicxml": musicxml, "svg": svg, "timemap": json.loads(timemap) if isinstance(timemap, str) else timemap,
+            "midi": b64(midi), "wav": b64(wav)}
 
 
 def spectrogram_png(data: bytes, title: str = "") -> str:

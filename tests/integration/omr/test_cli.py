@@ -34,23 +34,25 @@ def test_cli_evaluate_scores_a_split_and_names_a_missing_one(staff_build):
 
     data, _ = staff_build
     split = next(s for s in ("test", "validation", "train") if s in tfrecords.splits_with_records(data, "staff"))
-    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split])
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
+                                       "--limit", "4"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["split"] == split and 0 <= summary["ser"] < 0.5 and "errors_by_type" in summary
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", "tset"])
     assert result.exit_code != 0 and "'tset' split" in result.output and "found: " in result.output
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
-                                       "--width-scale", "1.25"])
+                                       "--limit", "4", "--width-scale", "1.25"])
     assert result.exit_code == 0, result.output
     stretched = json.loads(result.output)
     assert stretched["width_scale"] == 1.25 and stretched["reference_tokens"] == summary["reference_tokens"]
-    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split, "--tta"])
+    result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
+                                       "--limit", "4", "--tta"])
     assert result.exit_code == 0, result.output
     voted = json.loads(result.output)
     assert voted["tta"] is True and voted["reference_tokens"] == summary["reference_tokens"]
     result = CliRunner().invoke(main, ["evaluate", "omr-resnet-bisru", "--data", str(data), "--split", split,
-                                       "--margin", "0.25"])
+                                       "--limit", "4", "--margin", "0.25"])
     assert result.exit_code == 0, result.output
     loose = json.loads(result.output)  # trimmed back to the ink, so read about as the tight crops
     assert loose["margin"] == 0.25 and loose["ser"] < summary["ser"] + 0.02

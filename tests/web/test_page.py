@@ -135,6 +135,27 @@ def test_bad_generation_settings_get_a_sentence(page, fields, words):
     assert answer.status_code == 400 and words in answer.json()["error"]
 
 
+def test_over_a_model_server_the_page_answers_as_with_the_models_in_process(page, exported_models, clip):
+    """`scorezoo web --server`: the same readings and genres through gRPC as from the library."""
+    from serving import config as config_lib
+    from serving.server import ModelServer
+    from zoo.web.backends import ServedBackend
+
+    entries = [config_lib.ModelEntry(name, exported_models / name) for name in ("genre-cnn", "omr-resnet-bisru")]
+    model_server = ModelServer(entries, port=portpicker.pick_unused_port(), poll_seconds=0).start()
+    served = PageServer(ServedBackend(f"127.0.0.1:{model_server.port}"))
+    try:
+        for endpoint, path in (("/api/recognize", FIXTURE), ("/api/genre", clip)):
+            remote = post_file(served, endpoint, path.name, path.read_bytes()).json()
+            local = post_file(page, endpoint, path.name, path.read_bytes()).json()
+            key = "tokens" if endpoint == "/api/recognize" else "genre"
+            assert remote[key] == local[key], endpoint
+        assert "model server" in requests.get(f"{served.url}/api/info", timeout=30).json()["backend"]
+    finally:
+        served.stop()
+        model_server.stop()
+
+
 def test_a_model_server_that_is_down_is_a_sentence(clip):
     from zoo.web.backends import ServedBackend
 

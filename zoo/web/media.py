@@ -9,6 +9,7 @@ import io
 import json
 import tempfile
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ def score_view(tokens: Sequence[str]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - music21 refuses some token soups a weak reading can give
         return {"error": f"these tokens make no score: {exc}"}
     verovio.enableLog(verovio.LOG_OFF)
-    tk = verovio.toolkit()
+    # Verovio keeps its default resource path per thread, and sets it when the module is imported: a toolkit made
+    # in another thread (the page's workers) would look for its fonts in the wheel's build folder. Set it here.
+    tk = verovio.toolkit(False)
+    tk.setResourcePath(str(resources.files("verovio") / "data"))
     tk.setOptions(VEROVIO_OPTIONS)
     if not tk.loadData(musicxml):
         return {"musicxml": musicxml, "error": "Verovio could not engrave the reading"}

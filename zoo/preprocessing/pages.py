@@ -51,7 +51,10 @@ def input_pages(data: bytes) -> list[bytes]:
     except Image.DecompressionBombError:
         headers.image_header(data)  # says how many pixels, in the recognizer's words
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:  # Pillow's message names only its in-memory buffer
+        raise ImageInputError("not an image or PDF (PNG, JPEG, BMP, WEBP, TIFF or PDF): no decoder recognizes its "
+                              "first bytes") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageInputError(f"not an image or PDF (PNG, JPEG, BMP, WEBP, TIFF or PDF): {exc}") from None
 
 

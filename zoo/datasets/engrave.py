@@ -9,6 +9,7 @@ import io
 import re
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import cairosvg
@@ -49,13 +50,22 @@ class Engraving:
     scale: float  # PNG pixels per SVG user unit
 
 
+def new_toolkit() -> verovio.toolkit:
+    """A quiet Verovio toolkit that finds its fonts in whichever thread makes it.
+
+    Verovio keeps its default resource path per thread and sets it when the module is imported, so a toolkit made
+    in another thread (a web server's worker) would look for its fonts in the wheel's build folder."""
+    verovio.enableLog(verovio.LOG_OFF)
+    tk = verovio.toolkit(False)
+    tk.setResourcePath(str(resources.files("verovio") / "data"))
+    return tk
+
+
 @cache
 def _toolkit(font: str) -> verovio.toolkit:
     if font not in FONTS:
         raise ValueError(f"Unknown font {font!r}; choose from {', '.join(FONTS)}")
-    verovio.enableLog(verovio.LOG_OFF)
-    tk = verovio.toolkit()
-    return tk
+    return new_toolkit()
 
 
 def load(data: str, font: str = "Leipzig", scale: int = DEFAULT_SCALE, tempo_factor: float = 1.0,

@@ -19,7 +19,7 @@ import verovio
 from music21 import musicxml
 from tqdm import tqdm
 
-from zoo.datasets import build, corpus, genre, recipes, synth
+from zoo.datasets import build, corpus, engrave, genre, recipes, synth
 from zoo.preprocessing import audio
 from zoo.search.sources import PAGE_OPTIONS
 
@@ -49,8 +49,7 @@ def build_pieces(out_dir: Path, per_genre: int = 26, seconds: float = 40.0, seed
     (out_dir / "scores").mkdir(parents=True, exist_ok=True)
     (out_dir / "recordings").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    verovio.enableLog(verovio.LOG_OFF)
-    tk = verovio.toolkit()
+    tk = engrave.new_toolkit()
     tk.setOptions(PAGE_OPTIONS)
     for name, works in _candidates(recipe, rng).items():
         if genres is not None and name not in genres:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import cairosvg
 import numpy as np
-import verovio
 from PIL import Image
 
+from zoo.datasets import engrave
 from zoo.models.inputs import read_bytes
 from zoo.preprocessing import audio, headers
 from zoo.preprocessing import pages as staff_finding
@@ -88,8 +88,7 @@ def _engraved_pages(path: Path) -> list[np.ndarray]:
     except Exception as exc:  # music21 raises many types for a file it cannot read
         raise SourceError(f"{path.name}: music21 cannot read it as a score ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-    verovio.enableLog(verovio.LOG_OFF)
-    tk = verovio.toolkit()
+    tk = engrave.new_toolkit()
     tk.setOptions(PAGE_OPTIONS)
     if not tk.loadData(xml):
         raise SourceError(f"{path.name}: Verovio cannot engrave it")

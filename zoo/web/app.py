@@ -106,12 +106,21 @@ async def search(request: web.Request) -> web.Response:
     entry: dict[str, Any] = {"file": name, "matches": matches}
     scores_dir: Path | None = request.app["scores_dir"]
     if matches and scores_dir is not None and matches[0].get("system") is not None:
-        best = matches[0]
-        page = scores_dir / best["item"]
-        if page.is_file() and page.suffix.lower() in (".png", ".jpg", ".jpeg"):
-            entry["outline"] = await _run(request, media.outlined_page, page.read_bytes(), int(best["system"]),
-                                          float(best["x"]))
+        entry["outline"] = await _run(request, _outline, scores_dir / matches[0]["item"], matches[0])
     return web.json_response(entry)
+
+
+def _outline(path: Path, match: dict[str, Any]) -> str | None:
+    """The best match outlined on its page, engraved or read as the index saw it (None if the file is gone)."""
+    from zoo.search import sources
+
+    if not path.is_file():
+        return None
+    page_images = sources.pages(path)
+    page = int(match.get("page") or 1)
+    if not 1 <= page <= len(page_images):
+        return None
+    return media.outlined_page(page_images[page - 1], int(match["system"]), float(match["x"]))
 
 
 async def generate(request: web.Request) -> web.Response:

@@ -9,7 +9,6 @@ import io
 import json
 import tempfile
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,9 @@ def score_view(tokens: Sequence[str]) -> dict[str, Any]:
     """Recognized tokens → ``musicxml`` (text), ``svg`` (every page), ``timemap`` (Verovio: note ids on and off
     by milliseconds), ``midi`` and ``wav`` (base64; the audio is FluidSynth's rendering of that very MIDI, so the
     timemap follows what is heard), or ``error`` when the tokens make no score."""
-    import verovio
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    from zoo.datasets import synth
+    from zoo.datasets import engrave, synth
     from zoo.notation.decoder import tokens_to_stream
     from zoo.preprocessing import audio
 
@@ -42,11 +40,7 @@ def score_view(tokens: Sequence[str]) -> dict[str, Any]:
         musicxml = GeneralObjectExporter(tokens_to_stream(list(tokens))).parse().decode("utf-8")
     except Exception as exc:  # noqa: BLE001 - music21 refuses some token soups a weak reading can give
         return {"error": f"these tokens make no score: {exc}"}
-    verovio.enableLog(verovio.LOG_OFF)
-    # Verovio keeps its default resource path per thread, and sets it when the module is imported: a toolkit made
-    # in another thread (the page's workers) would look for its fonts in the wheel's build folder. Set it here.
-    tk = verovio.toolkit(False)
-    tk.setResourcePath(str(resources.files("verovio") / "data"))
+    tk = engrave.new_toolkit()  # made in the page's worker thread: see its docstring
     tk.setOptions(VEROVIO_OPTIONS)
     if not tk.loadData(musicxml):
         return {"musicxml": musicxml, "error": "Verovio could not engrave the reading"}
@@ -91,14 +85,13 @@ def piece_view(notes: list[ev.Note], program: int, seconds: float, title: str) -
             "png": b64(png), "notes": len(notes)}
 
 
-def outlined_page(page: bytes, system: int, x: float, half_width: int = 110) -> str | None:
-    """The page with the matched passage outlined: system ``system`` (1-based, from the top, as the index counts
-    them) around ``x``; None when the page's staves cannot be found."""
+def outlined_page(gray: np.ndarray, system: int, x: float, half_width: int = 110) -> str | None:
+    """A page (grayscale) with the matched passage outlined: system ``system`` (1-based, from the top, as the index
+    counts them) around ``x``, as a base64 PNG; None when the page has no such system."""
     from PIL import Image, ImageDraw
 
     from zoo.preprocessing import pages
 
-    gray = pages.gray_image(page)
     crops = pages.staves_or_page(gray)
     if not 1 <= system <= len(crops):
         return None

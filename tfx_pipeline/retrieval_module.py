@@ -125,7 +125,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     ``custom_config``: model_name, warm_start (default: the shipped weights and bank), batch_size, learning_rate
     (warm_start_learning_rate when warm starting), seed, formats.
     """
-    config = trainer.settings(FAMILY, {"warm_start": "pretrained", **(fn_args.custom_config or {})})
+    config = trainer.settings(FAMILY, fn_args.custom_config)
     config["warm_start"] = config.get("warm_start") or "pretrained"  # the trunks and bank must be trained ones
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     model: RetrievalModel = trainer.starting_model(FAMILY, config)
@@ -137,20 +137,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(
         trainer.learning_rate(config), decay_steps=max(1, fn_args.train_steps), alpha=0.05))
     step = retrieval_training.train_step(model, optimizer, recipe, raw_inputs=False)
-    batch_size = int(config["batch_size"])
+    batch_size = recipe.train.batch_size
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, recipe.train.shift, True)
     writer = tf.summary.create_file_writer(fn_args.model_run_dir)
-    start, sums = time.perf_counter(), {}
+    start, recent = time.perf_counter(), []
     with writer.as_default():
         for i, batch in enumerate(train_ds.take(fn_args.train_steps), 1):
-            for k, v in step(*batch).items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-                tf.summary.scalar(k, float(v), step=i)
+            recent.append({k: float(v) for k, v in step(*batch).items()})
+            for k, v in recent[-1].items():
+                tf.summary.scalar(k, v, step=i)
             if i % LOG_EVERY == 0 or i == fn_args.train_steps:
-                n = LOG_EVERY if i % LOG_EVERY == 0 else i % LOG_EVERY
-                print(f"step {i}/{fn_args.train_steps}: " + ", ".join(f"{k} {v / n:.4f}" for k, v in sums.items())
+                means = {k: np.mean([r[k] for r in recent]) for k in recent[0]}
+                print(f"step {i}/{fn_args.train_steps}: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items())
                       + f" ({time.perf_counter() - start:.0f} s)", flush=True)
-                sums = {}
+                recent = []
         eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, 0, False)
         figures = validation_figures(model, eval_ds, max(2, fn_args.eval_steps * batch_size))
         mrr = retrieval_training.mean_mrr(figures)

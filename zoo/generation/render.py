@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,14 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     return audio.log_mel(samples).numpy()
 
 
+def draw_log_mel(ax: Any, samples: np.ndarray) -> None:
+    """The shared front end's log-mel of ``samples`` (at its rate) on a matplotlib axis, over seconds."""
+    seconds = len(samples) / audio.SAMPLE_RATE
+    ax.imshow(log_mel(samples).T, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, audio.N_MELS))
+    ax.set_ylabel("mel band")
+    ax.set_xlabel("seconds")
+
+
 def plot(notes: Sequence[ev.Note], samples: np.ndarray, out: Path, title: str) -> Path:
     """A piano roll (top) over the log-mel spectrogram (bottom) on one time axis."""
     import matplotlib
@@ -44,10 +53,7 @@ def plot(notes: Sequence[ev.Note], samples: np.ndarray, out: Path, title: str) -
     top.set_ylim(min(pitches) - 2, max(pitches) + 2)
     top.set_ylabel("MIDI pitch")
     top.set_title(title)
-    bottom.imshow(log_mel(samples).T, origin="lower", aspect="auto", cmap="magma",
-                  extent=(0, seconds, 0, audio.N_MELS))
-    bottom.set_ylabel("mel band")
-    bottom.set_xlabel("seconds")
+    draw_log_mel(bottom, samples)
     top.set_xlim(0, seconds)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

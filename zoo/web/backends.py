@@ -27,16 +27,11 @@ class Backend(Protocol):
     def generate(self, genre: str, seconds: float, temperature: float, seed: int) -> tuple[list[ev.Note], int]: ...
 
 
-def _index(index_dir: Path | None) -> Any:
-    from zoo.search import index as search_index
-
+def _index_dir(index_dir: Path | None) -> Path:
     if index_dir is None:
         raise BackendError("no score collection is indexed: start the page with --index DIR "
                            "(built by `scorezoo index build`)", 404)
-    try:
-        return search_index.Index.open(index_dir)
-    except search_index.SearchIndexError as exc:
-        raise BackendError(str(exc), 404) from None
+    return index_dir
 
 
 class LocalBackend:
@@ -47,6 +42,7 @@ class LocalBackend:
     def __init__(self, index_dir: Path | None = None):
         self.index_dir = index_dir
         self._models: dict[str, Any] = {}
+        self._index: Any = None  # opened on the first search and kept, like the models
         self._lock = threading.Lock()  # TF models are shared by the server's worker threads; loading is not
 
     def model(self, name: str) -> Any:
@@ -66,7 +62,13 @@ class LocalBackend:
     def search(self, data: bytes, top: int) -> list[dict[str, Any]]:
         from zoo.search import index as search_index
 
-        found = _index(self.index_dir)
+        with self._lock:
+            if self._index is None:
+                try:
+                    self._index = search_index.Index.open(_index_dir(self.index_dir))
+                except search_index.SearchIndexError as exc:
+                    raise BackendError(str(exc), 404) from None
+        found = self._index
         model = self.model(found.model["name"])
         try:
             found.check_model(model)
@@ -112,7 +114,12 @@ class ServedBackend:
         return self._call("genre", [data])[0]
 
     def search(self, data: bytes, top: int) -> list[dict[str, Any]]:
-        return self._call("search", _index(self.index_dir).directory, data, top)
+        from zoo.search.index import SearchIndexError
+
+        try:  # the client opens the index and asks the server to embed the query
+            return self._call("search", _index_dir(self.index_dir), data, top)
+        except SearchIndexError as exc:
+            raise BackendError(str(exc), 404) from None
 
     def generate(self, genre: str, seconds: float, temperature: float, seed: int) -> tuple[list[ev.Note], int]:
         from zoo.models.generation import GENRE_PROGRAMS

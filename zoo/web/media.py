@@ -61,14 +61,13 @@ def spectrogram_png(data: bytes, title: str = "") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from zoo.generation import render
     from zoo.preprocessing import audio
 
     samples, rate = audio.decode_audio(data)
-    mel = audio.log_mel(audio.resample(samples, rate)).numpy()
-    seconds = mel.shape[0] / audio.frames_per_second()
     fig, ax = plt.subplots(figsize=(10, 3))
-    ax.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, audio.N_MELS))
-    ax.set(xlabel="seconds", ylabel="mel band", title=title)
+    render.draw_log_mel(ax, audio.resample(samples, rate).numpy())
+    ax.set_title(title)
     fig.tight_layout()
     return _png(fig)
 

@@ -110,6 +110,11 @@ def test_generate_writes_audio_midi_and_piano_roll(page):
     assert again["midi"] == body["midi"]  # the same seed, the same music
 
 
+def test_a_bad_top_is_a_sentence(page):
+    answer = requests.post(f"{page.url}/api/search?top=many", files={"file": ("clip.wav", b"RIFF")}, timeout=60)
+    assert answer.status_code == 400 and "top must be a whole number" in answer.json()["error"]
+
+
 @pytest.mark.parametrize("request_kwargs, status, words", [
     ({"endpoint": "/api/recognize", "name": "notes.txt", "data": b"these are not notes"}, 400, "not an image"),
     ({"endpoint": "/api/recognize", "name": "empty.png", "data": b""}, 400, "empty.png is empty"),

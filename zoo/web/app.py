@@ -101,7 +101,10 @@ async def genre(request: web.Request) -> web.Response:
 
 async def search(request: web.Request) -> web.Response:
     name, data = await _upload(request)
-    top = int(request.query.get("top", "5"))
+    try:
+        top = int(request.query.get("top", "5"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="top must be a whole number of matches") from None
     matches = await _run(request, _backend(request).search, data, max(1, min(top, 50)))
     entry: dict[str, Any] = {"file": name, "matches": matches}
     scores_dir: Path | None = request.app["scores_dir"]

@@ -18,6 +18,14 @@ TRIM_MARGIN = 0.03  # paper kept above and below the ink, as a share of its heig
 LOOSE_MARGIN = 0.25  # a margin above or below wider than this share of the ink's height is cut down to TRIM_MARGIN
 LOOSE_SIDE_MARGIN = 0.2  # the same left and right (where the distorted staves have up to about 0.15)
 INK_DEPTH = 0.25  # ink: darker than the paper by this share of the way from the paper to the darkest pixel
+STAFF_LINES = 5
+LINE_FILL = 0.5  # a staff-line row has ink over at least this share of the ink's width
+LINE_EVENNESS = 0.25  # the gaps between the five lines differ from their mean by at most this share
+# Ink joined to ink within these staff spaces of the top and bottom lines is the music's own: above reaches a
+# fermata over a ledger-line note, below stops short of lyrics (docs/decisions/0026-staff-ink.md)
+NOTE_REACH_ABOVE = 3.0
+NOTE_REACH_BELOW = 0.5
+TEXT_COVER = 0.25  # other ink is cleared from a side only where it spans this share of the staff's width (text)
 
 
 def check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
@@ -90,6 +98,120 @@ def _median(image: tf.Tensor) -> tf.Tensor:
     return values[tf.size(values) // 2]
 
 
+def _ink(image: tf.Tensor) -> tf.Tensor:
+    """[H, W] int32, 1 where a paper-white [H, W, 1] image has ink. The paper level is the median pixel, so a
+    blurred, lighter staff line still counts as ink."""
+    paper = _median(image)
+    return tf.cast(image[..., 0] < paper - INK_DEPTH * (paper - tf.reduce_min(image)), tf.int32)
+
+
+def _runs(flags: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """First and last index of each run of True in a 1-D bool tensor."""
+    f = tf.cast(flags, tf.int32)
+    before = tf.pad(f[:-1], [[1, 0]])
+    after = tf.pad(f[1:], [[0, 1]])
+    return tf.where((f == 1) & (before == 0))[:, 0], tf.where((f == 1) & (after == 0))[:, 0]
+
+
+def staff_lines(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(found, first rows, last rows) of the five lines of the one staff in a paper-white [H, W, 1] image: runs of
+    rows with ink across LINE_FILL of the ink's width, five of them, evenly spaced. Not found when the image is
+    tilted (a line then spreads over rows that are each short of the fill) or holds no staff or several."""
+    ink = _ink(image)
+    cols = tf.where(tf.reduce_sum(ink, 0) >= 2)[:, 0]
+    none = (tf.constant(False), tf.zeros([STAFF_LINES], tf.int64), tf.zeros([STAFF_LINES], tf.int64))
+
+    def lines() -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        width = tf.cast(cols[-1] - cols[0] + 1, tf.float32)
+        starts, ends = _runs(tf.cast(tf.reduce_sum(ink, 1), tf.float32) >= LINE_FILL * width)
+
+        def even() -> tf.Tensor:
+            centres = tf.cast(starts + ends, tf.float32) / 2.0
+            gaps = centres[1:] - centres[:-1]
+            mean = tf.reduce_mean(gaps)
+            return (mean >= 3.0) & (tf.reduce_max(tf.abs(gaps - mean)) <= LINE_EVENNESS * mean)
+
+        found = tf.cond(tf.size(starts) == STAFF_LINES, even, lambda: tf.constant(False))
+        return tf.cond(found, lambda: (found, starts, ends), lambda: none)
+
+    return tf.cond(tf.size(cols) > 0, lines, lambda: none)
+
+
+def _staff_ink(ink: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
+    """[H, W] bool: the ink that belongs to the staff whose lines run over rows ``starts``…``ends``.
+
+    The music's ink is what is joined, pixel to pixel, to ink from NOTE_REACH_ABOVE staff spaces above the top
+    line to NOTE_REACH_BELOW below the bottom one: stems, beams and ledger lines join a note far above or below
+    to it. Lyrics, dynamics, tempo and expression text lie beyond and touch none of it. Such stray ink is left
+    out of a side only where it spans TEXT_COVER of the staff's width, as a line of text does, so an unlettered
+    staff keeps every mark. What lies before the lines begin (a part name) or after they end is left out too, up
+    to an empty column, so that a slightly tilted line's end stays.
+    """
+    shape = tf.shape(ink, out_type=tf.int64)
+    space = tf.cast(ends[-1] + starts[-1] - ends[0] - starts[0], tf.float32) / (2.0 * (STAFF_LINES - 1))
+    # where the lines run: ink on four of the five lines (each widened by a quarter space, for a slight tilt)
+    pad = tf.cast(space / 4.0, tf.int64)
+    summed = tf.pad(tf.cumsum(ink, 0), [[1, 0], [0, 0]])
+    on_line = (tf.gather(summed, tf.minimum(ends + pad + 1, shape[0]))
+               - tf.gather(summed, tf.maximum(starts - pad, 0)))
+    line_cols = tf.where(tf.reduce_sum(tf.cast(on_line > 0, tf.int32), 0) >= STAFF_LINES - 1)[:, 0]
+    line_cols = tf.cond(tf.size(line_cols) > 0, lambda: line_cols, lambda: tf.stack([0, shape[1] - 1]))
+    empty_cols = tf.where(tf.reduce_sum(ink, 0) == 0)[:, 0]
+    before = tf.boolean_mask(empty_cols, empty_cols < line_cols[0])
+    after = tf.boolean_mask(empty_cols, empty_cols > line_cols[-1])
+    left = tf.cond(tf.size(before) > 0, lambda: tf.reduce_max(before) + 1, lambda: tf.constant(0, tf.int64))
+    right = tf.cond(tf.size(after) > 0, lambda: tf.reduce_min(after), lambda: shape[1])
+
+    above = tf.cast(tf.round(NOTE_REACH_ABOVE * space), tf.int64)
+    below = tf.cast(tf.round(NOTE_REACH_BELOW * space), tf.int64)
+    rows, cols = tf.range(shape[0]), tf.range(shape[1])
+    within_cols = ((cols >= left) & (cols < right))[None, :]
+    ink = (ink > 0) & within_cols
+    near = ((rows >= starts[0] - above) & (rows <= ends[-1] + below))[:, None]
+    kept = _joined(near & ink, ink)
+    # a side is cleared only of a line of text: stray ink across TEXT_COVER of the staff's width; a ledger-line
+    # whole note or a tie below an unlettered staff stays
+    stray = ink & ~kept
+    width = tf.cast(tf.maximum(right - left, 1), tf.float32)
+    cover_above = tf.reduce_sum(tf.cast(tf.reduce_any(stray[:starts[0]], 0), tf.float32)) / width
+    cover_below = tf.reduce_sum(tf.cast(tf.reduce_any(stray[ends[-1] + 1:], 0), tf.float32)) / width
+    keep_side = tf.where(rows < starts[0], cover_above < TEXT_COVER, cover_below < TEXT_COVER)[:, None]
+    return kept | (ink & keep_side)
+
+
+def _dilate(mask: tf.Tensor, steps: tf.Tensor | int) -> tf.Tensor:
+    """[H, W] bool grown by ``steps`` pixels in every direction (8-connected)."""
+    def grow(i: tf.Tensor, m: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return i + 1, tf.nn.max_pool2d(tf.cast(m, tf.float32)[None, ..., None], 3, 1, "SAME")[0, ..., 0] > 0
+
+    return tf.while_loop(lambda i, _: i < steps, grow, (tf.constant(0), mask))[1]
+
+
+def _joined(seed: tf.Tensor, ink: tf.Tensor) -> tf.Tensor:
+    """The ink (bool [H, W]) joined pixel to pixel to ``seed``: a morphological reconstruction."""
+    def grow(kept: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return _dilate(kept, 1) & ink, kept
+
+    return tf.while_loop(lambda kept, last: tf.reduce_any(kept != last), grow,
+                         (seed, tf.zeros_like(seed)))[0]
+
+
+def clear_outside_staff(image: tf.Tensor) -> tf.Tensor:
+    """A paper-white [H, W, 1] image with the ink that is not the staff's own (:func:`_staff_ink`) painted paper,
+    so that :func:`trim_margins` frames the staff and not the lyrics and text printed around it
+    (docs/decisions/0026-staff-ink.md). An image whose staff lines are not found is left as it is."""
+    found, starts, ends = staff_lines(image)
+
+    def clear() -> tf.Tensor:
+        ink = _ink(image)
+        kept = _staff_ink(ink, starts, ends)
+        stray = tf.cast((ink > 0) & ~kept, tf.float32)[None, ..., None]
+        halo = tf.nn.max_pool2d(stray, 3, 1, "SAME")[0] > 0  # the stray ink with its antialiased edge
+        return tf.where(halo & ~kept[..., None], _median(image), image)
+
+    return tf.cond(found, clear, lambda: image)
+
+
 def trim_margins(image: tf.Tensor) -> tf.Tensor:
     """Cut a paper-white [H, W, 1] image's loose margins, on all four sides, down to TRIM_MARGIN of paper.
 
@@ -100,12 +222,9 @@ def trim_margins(image: tf.Tensor) -> tf.Tensor:
     of paper on each side nearly every staff gained a token (docs/decisions/0019-framing.md). Margins up to
     LOOSE_MARGIN of the ink's height above and below, and LOOSE_SIDE_MARGIN left and right, are left as they are,
     because the distorted training staves have them (cutting those down read the distorted validation staves
-    worse). The paper level is the median pixel, so a
-    blurred, lighter staff line still counts as ink; a row or column needs two ink pixels, so a speck of sensor
-    noise does not hold a margin open.
+    worse). A row or column needs two ink pixels, so a speck of sensor noise does not hold a margin open.
     """
-    paper = _median(image)
-    ink = tf.cast(image[..., 0] < paper - INK_DEPTH * (paper - tf.reduce_min(image)), tf.int32)
+    ink = _ink(image)
     rows = tf.where(tf.reduce_sum(ink, 1) >= 2)[:, 0]
     cols = tf.where(tf.reduce_sum(ink, 0) >= 2)[:, 0]
 
@@ -128,10 +247,12 @@ def trim_margins(image: tf.Tensor) -> tf.Tensor:
 
 
 def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
-    """[H, W, 1] paper-white image → loose margins trimmed → [height, W', 1] ink-white, W' = W·height/H."""
+    """[H, W, 1] paper-white image → what lies outside the staff cleared → loose margins trimmed → [height, W', 1]
+    ink-white, W' = W·height/H."""
     image = tf.convert_to_tensor(image, tf.float32)
     contrast = tf.reduce_max(image) - tf.reduce_min(image)
-    image = trim_margins(check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)"))
+    image = check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)")
+    image = trim_margins(clear_outside_staff(image))
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     width = tf.maximum(1, tf.cast(tf.round(shape[1] * height / shape[0]), tf.int32))
     width = check(width, width <= MAX_WIDTH,

@@ -130,6 +130,34 @@ def engraved_examples(data_dir: Path, limit: int, workers: int = 2
     return out, {n: sum(p is None for p in drawn[n]) for n in REDRAWN}
 
 
+def example_figure(sets: dict[str, list[tuple[bytes, list[str]]]], model: zoo.ZooModel, path: Path,
+                   index: int = 0) -> None:
+    """One test staff as each row draws it, above what the recognizer sees after framing, with its reading and
+    its token errors: what the table's figures look like."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2 * len(sets), 1, figsize=(12, 2.1 * len(sets)))
+    for k, (row, examples) in enumerate(sets.items()):
+        image, reference = examples[index]
+        staff = staff_image.png_to_staff(image).numpy()
+        tokens = model.recognize_staves([staff])[0]["tokens"]
+        rates = ErrorRates()
+        rates.add(reference, tokens)
+        axes[2 * k].imshow(staff_image.decode_image(image).numpy()[..., 0], cmap="gray", vmin=0, vmax=1)
+        axes[2 * k].set_title(f"{row}: {rates.summary()['errors']} token errors of {len(reference)}", fontsize=9,
+                              loc="left")
+        axes[2 * k + 1].imshow(1.0 - staff[..., 0], cmap="gray", vmin=0, vmax=1, aspect="auto")
+        axes[2 * k + 1].set_title("read: " + " ".join(tokens)[:190], fontsize=6, loc="left")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run_engravers(data_dir: Path, limit: int) -> dict[str, Any]:
     sets, failed = engraved_examples(data_dir, limit)
     if not sets[VEROVIO_ROW]:
@@ -138,6 +166,8 @@ def run_engravers(data_dir: Path, limit: int) -> dict[str, Any]:
     for name in MODELS:
         model = zoo.load(name)
         results["models"][name] = {row: evaluate(model, examples, {}) for row, examples in sets.items()}
+        if name == MODELS[0]:
+            example_figure(sets, model, RESULTS / "real_inputs_examples.png")
         print(f"{name}: " + ", ".join(f"{row} {100 * r['ser']:.2f} %" for row, r in results["models"][name].items()),
               flush=True)
     return results
@@ -181,7 +211,10 @@ def markdown(r: dict[str, Any]) -> str:
                 "staves as phone photos (DistortionConfig.photo)"
                 f"{f' (left out because an engraver failed on them: {failed})' if failed else ''}.\n\n"
                 + table(["engraver"] + [f"{m} SER · sequences wrong" for m in MODELS], rows)
-                + "\n\n- Targets (issue 36): SER ≤ 5 % on an engraver left out of training, ≤ 3 % with lyrics and "
+                + "\n\n- Lyrics and text lines around a staff are cleared before it is framed "
+                "(docs/decisions/0026-staff-ink.md); the first staff of the subset in every row, as the recognizer sees "
+                "and reads it: `benchmarks/results/real_inputs_examples.png`."
+                + "\n- Targets (issue 36): SER ≤ 5 % on an engraver left out of training, ≤ 3 % with lyrics and "
                 "markings, ≤ 2 % distorted.")
     return out
 

@@ -212,8 +212,8 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{f' (left out because an engraver failed on them: {failed})' if failed else ''}.\n\n"
                 + table(["engraver"] + [f"{m} SER · sequences wrong" for m in MODELS], rows)
                 + "\n\n- Lyrics and text lines around a staff are cleared before it is framed "
-                "(docs/decisions/0026-staff-ink.md); the first staff of the subset in every row, as the recognizer sees "
-                "and reads it: `benchmarks/results/real_inputs_examples.png`."
+                "(docs/decisions/0026-staff-ink.md); the first staff of the subset in every row, as the recognizer "
+                "sees and reads it: `benchmarks/results/real_inputs_examples.png`."
                 + "\n- Targets (issue 36): SER ≤ 5 % on an engraver left out of training, ≤ 3 % with lyrics and "
                 "markings, ≤ 2 % distorted.")
     return out

@@ -98,10 +98,10 @@ def _median(image: tf.Tensor) -> tf.Tensor:
     return values[tf.size(values) // 2]
 
 
-def _ink(image: tf.Tensor) -> tf.Tensor:
-    """[H, W] int32, 1 where a paper-white [H, W, 1] image has ink. The paper level is the median pixel, so a
-    blurred, lighter staff line still counts as ink."""
-    paper = _median(image)
+def _ink(image: tf.Tensor, paper: tf.Tensor | None = None) -> tf.Tensor:
+    """[H, W] int32, 1 where a paper-white [H, W, 1] image has ink. The paper level is the median pixel (pass it
+    if known: the median sorts every pixel), so a blurred, lighter staff line still counts as ink."""
+    paper = _median(image) if paper is None else paper
     return tf.cast(image[..., 0] < paper - INK_DEPTH * (paper - tf.reduce_min(image)), tf.int32)
 
 
@@ -117,7 +117,10 @@ def staff_lines(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(found, first rows, last rows) of the five lines of the one staff in a paper-white [H, W, 1] image: runs of
     rows with ink across LINE_FILL of the ink's width, five of them, evenly spaced. Not found when the image is
     tilted (a line then spreads over rows that are each short of the fill) or holds no staff or several."""
-    ink = _ink(image)
+    return _lines_of(_ink(image))
+
+
+def _lines_of(ink: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     cols = tf.where(tf.reduce_sum(ink, 0) >= 2)[:, 0]
     none = (tf.constant(False), tf.zeros([STAFF_LINES], tf.int64), tf.zeros([STAFF_LINES], tf.int64))
 
@@ -168,15 +171,21 @@ def _staff_ink(ink: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
     within_cols = ((cols >= left) & (cols < right))[None, :]
     ink = (ink > 0) & within_cols
     near = ((rows >= starts[0] - above) & (rows <= ends[-1] + below))[:, None]
-    kept = _joined(near & ink, ink)
-    # a side is cleared only of a line of text: stray ink across TEXT_COVER of the staff's width; a ledger-line
-    # whole note or a tie below an unlettered staff stays
-    stray = ink & ~kept
     width = tf.cast(tf.maximum(right - left, 1), tf.float32)
-    cover_above = tf.reduce_sum(tf.cast(tf.reduce_any(stray[:starts[0]], 0), tf.float32)) / width
-    cover_below = tf.reduce_sum(tf.cast(tf.reduce_any(stray[ends[-1] + 1:], 0), tf.float32)) / width
-    keep_side = tf.where(rows < starts[0], cover_above < TEXT_COVER, cover_below < TEXT_COVER)[:, None]
-    return kept | (ink & keep_side)
+
+    def cover(mask: tf.Tensor) -> tf.Tensor:  # the share of the staff's width that ink above, and below, spans
+        return tf.stack([tf.reduce_sum(tf.cast(tf.reduce_any(m, 0), tf.float32)) / width
+                         for m in (mask[:starts[0]], mask[ends[-1] + 1:])])
+
+    def cleared() -> tf.Tensor:
+        kept = _joined(near & ink, ink)
+        # a side is cleared only of a line of text: stray ink across TEXT_COVER of the staff's width; a
+        # ledger-line whole note or a tie below an unlettered staff stays
+        above_kept, below_kept = tf.unstack(cover(ink & ~kept) < TEXT_COVER)
+        return kept | (ink & tf.where(rows < starts[0], above_kept, below_kept)[:, None])
+
+    # all the ink beyond the reach spans less than that on both sides (an unlettered staff): nothing to clear
+    return tf.cond(tf.reduce_any(cover(ink & ~near) >= TEXT_COVER), cleared, lambda: ink)
 
 
 def _dilate(mask: tf.Tensor, steps: tf.Tensor | int) -> tf.Tensor:
@@ -190,7 +199,10 @@ def _dilate(mask: tf.Tensor, steps: tf.Tensor | int) -> tf.Tensor:
 def _joined(seed: tf.Tensor, ink: tf.Tensor) -> tf.Tensor:
     """The ink (bool [H, W]) joined pixel to pixel to ``seed``: a morphological reconstruction."""
     def grow(kept: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return _dilate(kept, 1) & ink, kept
+        grown = kept
+        for _ in range(4):  # four pixels between convergence checks
+            grown = _dilate(grown, 1) & ink
+        return grown, kept
 
     return tf.while_loop(lambda kept, last: tf.reduce_any(kept != last), grow,
                          (seed, tf.zeros_like(seed)))[0]
@@ -200,14 +212,15 @@ def clear_outside_staff(image: tf.Tensor) -> tf.Tensor:
     """A paper-white [H, W, 1] image with the ink that is not the staff's own (:func:`_staff_ink`) painted paper,
     so that :func:`trim_margins` frames the staff and not the lyrics and text printed around it
     (docs/decisions/0026-staff-ink.md). An image whose staff lines are not found is left as it is."""
-    found, starts, ends = staff_lines(image)
+    paper = _median(image)
+    ink = _ink(image, paper)
+    found, starts, ends = _lines_of(ink)
 
     def clear() -> tf.Tensor:
-        ink = _ink(image)
         kept = _staff_ink(ink, starts, ends)
         stray = tf.cast((ink > 0) & ~kept, tf.float32)[None, ..., None]
         halo = tf.nn.max_pool2d(stray, 3, 1, "SAME")[0] > 0  # the stray ink with its antialiased edge
-        return tf.where(halo & ~kept[..., None], _median(image), image)
+        return tf.where(halo & ~kept[..., None], paper, image)
 
     return tf.cond(found, clear, lambda: image)
 

@@ -188,12 +188,9 @@ def _staff_ink(ink: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.reduce_any(cover(ink & ~near) >= TEXT_COVER), cleared, lambda: ink)
 
 
-def _dilate(mask: tf.Tensor, steps: tf.Tensor | int) -> tf.Tensor:
-    """[H, W] bool grown by ``steps`` pixels in every direction (8-connected)."""
-    def grow(i: tf.Tensor, m: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return i + 1, tf.nn.max_pool2d(tf.cast(m, tf.float32)[None, ..., None], 3, 1, "SAME")[0, ..., 0] > 0
-
-    return tf.while_loop(lambda i, _: i < steps, grow, (tf.constant(0), mask))[1]
+def _dilate(mask: tf.Tensor) -> tf.Tensor:
+    """[H, W] bool grown by one pixel in every direction (8-connected)."""
+    return tf.nn.max_pool2d(tf.cast(mask, tf.float32)[None, ..., None], 3, 1, "SAME")[0, ..., 0] > 0
 
 
 def _joined(seed: tf.Tensor, ink: tf.Tensor) -> tf.Tensor:
@@ -201,7 +198,7 @@ def _joined(seed: tf.Tensor, ink: tf.Tensor) -> tf.Tensor:
     def grow(kept: tf.Tensor, last: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         grown = kept
         for _ in range(4):  # four pixels between convergence checks
-            grown = _dilate(grown, 1) & ink
+            grown = _dilate(grown) & ink
         return grown, kept
 
     return tf.while_loop(lambda kept, last: tf.reduce_any(kept != last), grow,
@@ -218,9 +215,8 @@ def clear_outside_staff(image: tf.Tensor) -> tf.Tensor:
 
     def clear() -> tf.Tensor:
         kept = _staff_ink(ink, starts, ends)
-        stray = tf.cast((ink > 0) & ~kept, tf.float32)[None, ..., None]
-        halo = tf.nn.max_pool2d(stray, 3, 1, "SAME")[0] > 0  # the stray ink with its antialiased edge
-        return tf.where(halo & ~kept[..., None], paper, image)
+        halo = _dilate((ink > 0) & ~kept)  # the stray ink with its antialiased edge
+        return tf.where((halo & ~kept)[..., None], paper, image)
 
     return tf.cond(found, clear, lambda: image)
 

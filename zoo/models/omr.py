@@ -141,7 +141,7 @@ class ScoreRecognizer(ZooModel):
         """Image bytes/path → normalized ink-white staff [64, W, 1]."""
         data = read_bytes(raw, ImageInputError)
         try:
-            return staff_image.png_to_staff(data, self.config["height"]).numpy()
+            return staff_image.staff_reader(self.config["height"])(tf.constant(data)).numpy()
         except tf.errors.InvalidArgumentError as exc:
             raise ImageInputError(plain_message(exc)) from None
 

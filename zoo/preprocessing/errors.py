@@ -5,7 +5,8 @@ import re
 
 import tensorflow as tf
 
-_SUMMARIZED = re.compile(r"Summarized data: b['\"](.*?)['\"]\s*$", re.M)
+_SUMMARIZED = re.compile(r"Summarized data: b['\"](.*?)['\"]\s*$", re.M)  # an eager assertion
+_ASSERTED = re.compile(r"assertion failed: \[(.*)\]")  # the same assertion in a compiled function
 
 
 class InputError(ValueError):
@@ -27,4 +28,7 @@ def plain_message(exc: tf.errors.OpError) -> str:
     if match:
         return match.group(1)
     first = text.strip().split("\n")[0]
+    match = _ASSERTED.search(first)
+    if match:
+        return match.group(1)
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first).strip()

@@ -5,6 +5,10 @@ and paper is 0 (zero padding of variable-width batches is then blank paper).
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+import numpy as np
 import tensorflow as tf
 
 from zoo.preprocessing.header_bytes import substr, uint
@@ -17,6 +21,7 @@ MIN_CONTRAST = 0.05  # a blank image (no ink) has less spread than this between 
 TRIM_MARGIN = 0.03  # paper kept above and below the ink, as a share of its height: the engraved staves' own
 LOOSE_MARGIN = 0.25  # a margin above or below wider than this share of the ink's height is cut down to TRIM_MARGIN
 LOOSE_SIDE_MARGIN = 0.2  # the same left and right (where the distorted staves have up to about 0.15)
+MEDIAN_BINS = 256  # histogram bins of the exact median (:func:`_median`)
 INK_DEPTH = 0.25  # ink: darker than the paper by this share of the way from the paper to the darkest pixel
 STAFF_LINES = 5
 LINE_FILL = 0.5  # a staff-line row has ink over at least this share of the ink's width
@@ -26,6 +31,17 @@ LINE_EVENNESS = 0.25  # the gaps between the five lines differ from their mean b
 NOTE_REACH_ABOVE = 3.0
 NOTE_REACH_BELOW = 0.5
 TEXT_COVER = 0.25  # other ink is cleared from a side only where it spans this share of the staff's width (text)
+# A phone photo of a page is tilted up to about ±5°: tilts within MAX_SKEW are measured in SKEW_STEP steps, and a
+# staff tilted by MIN_SKEW or more is turned level (docs/decisions/0027-levelling.md)
+MAX_SKEW = 6.0  # degrees
+SKEW_STEP = 0.2  # degrees
+MIN_SKEW = 2.0  # degrees
+SKEW_POINTS = 8_000  # ink pixels sampled (evenly) to measure the tilt, so a large image costs what a staff does
+# Paper whose brightness varies by LIGHT_RANGE or more is evened out (a phone photo's light falls off to one side):
+# its brightness is the brightest value within LIGHT_CELLS cells of 1/LIGHT_GRID of the image's height
+LIGHT_RANGE = 0.1
+LIGHT_GRID = 16
+LIGHT_CELLS = 5
 
 
 def check(x: tf.Tensor, ok: tf.Tensor, message: str | tf.Tensor) -> tf.Tensor:
@@ -94,8 +110,22 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def _median(image: tf.Tensor) -> tf.Tensor:
-    values = tf.sort(tf.reshape(image, [-1]))
-    return values[tf.size(values) // 2]
+    """The value at rank size // 2 of the image's pixels in ascending order, exactly as a full sort gives it.
+
+    The pixels are counted into MEDIAN_BINS bins between the darkest and the lightest (monotonic, so every pixel
+    of a lower bin ranks lower), and only the bin holding that rank is sorted; on a scan, where most of the
+    paper is one value, nothing is. A full sort cost about half of a staff's preprocessing."""
+    values = tf.reshape(image, [-1])
+    rank = tf.size(values) // 2
+    low, high = tf.reduce_min(values), tf.reduce_max(values)
+    scale = MEDIAN_BINS / tf.maximum(high - low, 1e-30)
+    bins = tf.clip_by_value(tf.cast(tf.floor((values - low) * scale), tf.int32), 0, MEDIAN_BINS - 1)
+    upto = tf.cumsum(tf.math.bincount(bins, minlength=MEDIAN_BINS, maxlength=MEDIAN_BINS))
+    median_bin = tf.argmax(tf.cast(upto > rank, tf.int32), output_type=tf.int32)
+    inside = tf.boolean_mask(values, tf.equal(bins, median_bin))
+    at = rank - (upto[median_bin] - tf.size(inside))
+    return tf.cond(tf.reduce_min(inside) == tf.reduce_max(inside), lambda: inside[0],
+                   lambda: tf.sort(inside)[at])
 
 
 def _ink(image: tf.Tensor, paper: tf.Tensor | None = None) -> tf.Tensor:
@@ -205,11 +235,79 @@ def _joined(seed: tf.Tensor, ink: tf.Tensor) -> tf.Tensor:
                          (seed, tf.zeros_like(seed)))[0]
 
 
-def clear_outside_staff(image: tf.Tensor) -> tf.Tensor:
+def skew(ink: tf.Tensor) -> tf.Tensor:
+    """The tilt (radians, float32) of a staff's rows in an [H, W] ink mask: the angle within ±MAX_SKEW whose
+    sheared row profile is sharpest (the largest sum of squared row counts, a projection-profile measure). Five
+    long lines dominate that sum, so lyrics, notes and text do not pull it. Positive: rows fall to the right."""
+    angles = tf.constant(np.radians(np.arange(-MAX_SKEW, MAX_SKEW + SKEW_STEP / 2, SKEW_STEP)), tf.float32)
+    points = tf.cast(tf.where(ink > 0), tf.float32)
+    points = points[::tf.maximum(1, tf.shape(points)[0] // SKEW_POINTS)]
+
+    def measure() -> tf.Tensor:
+        cols = points[:, 1] - tf.reduce_mean(points[:, 1])
+        rows = tf.cast(tf.round(points[None, :, 0] - cols[None, :] * tf.tan(angles)[:, None]), tf.int32)
+        counts = tf.cast(tf.math.bincount(rows - tf.reduce_min(rows), axis=-1), tf.float32)
+        return tf.gather(angles, tf.argmax(tf.reduce_sum(tf.square(counts), 1)))
+
+    return tf.cond(tf.shape(points)[0] > 0, measure, lambda: tf.constant(0.0))
+
+
+def even_light(image: tf.Tensor) -> tf.Tensor:
+    """A paper-white [H, W, 1] image divided by its paper's brightness where that varies by LIGHT_RANGE or more (a
+    photo lit from one side): the paper is the brightest value around each pixel (a max over LIGHT_CELLS cells of
+    1/LIGHT_GRID of the height, wider than any glyph), smoothed. Darkened paper is otherwise taken for ink, and
+    the margins around a staff are kept. Evenly lit paper, as every scan and engraving has, is left exactly."""
+    size = tf.shape(image)[:2]
+    cell = tf.maximum(1, size[0] // LIGHT_GRID)
+    coarse = tf.raw_ops.MaxPoolV2(input=image[None], ksize=tf.stack([1, cell, cell, 1]),
+                                  strides=tf.stack([1, cell, cell, 1]), padding="SAME")
+    coarse = tf.nn.max_pool2d(coarse, LIGHT_CELLS, 1, "SAME")
+    coarse = tf.nn.avg_pool2d(coarse, LIGHT_CELLS, 1, "SAME")
+    brightest, dimmest = tf.reduce_max(coarse), tf.reduce_min(coarse)
+
+    def even() -> tf.Tensor:
+        paper = tf.image.resize(coarse, size, method="bilinear")[0]
+        return tf.clip_by_value(image / tf.maximum(paper, 1e-3) * brightest, 0.0, 1.0)
+
+    return tf.cond(dimmest < (1.0 - LIGHT_RANGE) * brightest, even, lambda: image)
+
+
+def level(image: tf.Tensor, paper: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(image, paper level): a paper-white [H, W, 1] staff tilted by MIN_SKEW or more (:func:`skew`) turned level
+    and cut to its ink; a straighter one is returned as it is. The staff finder and the margin rules need level
+    lines, and the recognizer read the camera-distorted training staves, tilted up to ±2°, but not a phone
+    photo's ±5°. A staff whose five lines are found is level already (a line tilted by 0.2° over a staff's width
+    spreads over rows each short of LINE_FILL), so it costs no tilt measurement."""
+    paper = _median(image) if paper is None else paper
+    ink = _ink(image, paper)
+    angle = tf.cond(_lines_of(ink)[0], lambda: tf.constant(0.0), lambda: skew(ink))
+
+    def rotate() -> tuple[tf.Tensor, tf.Tensor]:
+        size = tf.cast(tf.shape(image)[:2], tf.float32)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        out = tf.cast(tf.math.ceil(tf.stack([size[0] * cos + size[1] * tf.abs(sin),
+                                             size[1] * cos + size[0] * tf.abs(sin)])), tf.int32)
+        centre, out_centre = (size - 1.0) / 2.0, (tf.cast(out, tf.float32) - 1.0) / 2.0
+        # output (x', y') → input (x, y): a rotation by the tilt about the two centres, on a canvas that keeps
+        # every corner
+        params = tf.stack([cos, -sin, centre[1] - cos * out_centre[1] + sin * out_centre[0],
+                           sin, cos, centre[0] - sin * out_centre[1] - cos * out_centre[0], 0.0, 0.0])
+        turned = tf.raw_ops.ImageProjectiveTransformV3(
+            images=image[None], transforms=params[None], output_shape=out, fill_value=paper,
+            interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+        # the canvas's new corners hold the photo's own paper, turned: not a margin the recognizer was trained on
+        turned = trim_margins(turned, paper, loose=0.0, loose_side=0.0)
+        return turned, _median(turned)
+
+    return tf.cond(tf.abs(angle) >= np.radians(MIN_SKEW), rotate, lambda: (image, paper))
+
+
+def clear_outside_staff(image: tf.Tensor, paper: tf.Tensor | None = None) -> tf.Tensor:
     """A paper-white [H, W, 1] image with the ink that is not the staff's own (:func:`_staff_ink`) painted paper,
     so that :func:`trim_margins` frames the staff and not the lyrics and text printed around it
-    (docs/decisions/0026-staff-ink.md). An image whose staff lines are not found is left as it is."""
-    paper = _median(image)
+    (docs/decisions/0026-staff-ink.md). An image whose staff lines are not found is left as it is. Painting
+    paper keeps the median pixel, so the paper level passed on to :func:`trim_margins` stays exact."""
+    paper = _median(image) if paper is None else paper
     ink = _ink(image, paper)
     found, starts, ends = _lines_of(ink)
 
@@ -221,7 +319,8 @@ def clear_outside_staff(image: tf.Tensor) -> tf.Tensor:
     return tf.cond(found, clear, lambda: image)
 
 
-def trim_margins(image: tf.Tensor) -> tf.Tensor:
+def trim_margins(image: tf.Tensor, paper: tf.Tensor | None = None, loose: float = LOOSE_MARGIN,
+                 loose_side: float = LOOSE_SIDE_MARGIN) -> tf.Tensor:
     """Cut a paper-white [H, W, 1] image's loose margins, on all four sides, down to TRIM_MARGIN of paper.
 
     Height normalization puts the staff lines on the rows the recognizer learnt only if the crop is about as
@@ -229,11 +328,12 @@ def trim_margins(image: tf.Tensor) -> tf.Tensor:
     weights misread 37 % of the tokens (docs/decisions/0004-loose-crops.md). Paper left and right misleads it as
     much: the training staves have about 3 % of the ink's height of paper there, and with half the staff's width
     of paper on each side nearly every staff gained a token (docs/decisions/0019-framing.md). Margins up to
-    LOOSE_MARGIN of the ink's height above and below, and LOOSE_SIDE_MARGIN left and right, are left as they are,
-    because the distorted training staves have them (cutting those down read the distorted validation staves
-    worse). A row or column needs two ink pixels, so a speck of sensor noise does not hold a margin open.
+    ``loose`` (LOOSE_MARGIN) of the ink's height above and below, and ``loose_side`` (LOOSE_SIDE_MARGIN) left and
+    right, are left as they are, because the distorted training staves have them (cutting those down read the
+    distorted validation staves worse). A row or column needs two ink pixels, so a speck of sensor noise does not
+    hold a margin open.
     """
-    ink = _ink(image)
+    ink = _ink(image, paper)
     rows = tf.where(tf.reduce_sum(ink, 1) >= 2)[:, 0]
     cols = tf.where(tf.reduce_sum(ink, 0) >= 2)[:, 0]
 
@@ -242,26 +342,27 @@ def trim_margins(image: tf.Tensor) -> tf.Tensor:
         keep = tf.cast(tf.round(TRIM_MARGIN * ink_height), tf.int64)
 
         def span(ink_at: tf.Tensor, size: tf.Tensor, loose_share: float) -> tuple[tf.Tensor, tf.Tensor]:
-            loose = tf.cast(tf.round(loose_share * ink_height), tf.int64)
+            limit = tf.cast(tf.round(loose_share * ink_height), tf.int64)
             first, last = ink_at[0], ink_at[-1]
-            return (tf.where(first > loose, first - keep, 0),
-                    tf.where(size - 1 - last > loose, last + keep + 1, size))
+            return (tf.where(first > limit, tf.maximum(first - keep, 0), 0),
+                    tf.where(size - 1 - last > limit, tf.minimum(last + keep + 1, size), size))
 
         shape = tf.shape(image, out_type=tf.int64)
-        top, bottom = span(rows, shape[0], LOOSE_MARGIN)
-        left, right = span(cols, shape[1], LOOSE_SIDE_MARGIN)
+        top, bottom = span(rows, shape[0], loose)
+        left, right = span(cols, shape[1], loose_side)
         return image[top:bottom, left:right]
 
     return tf.cond((tf.size(rows) > 0) & (tf.size(cols) > 0), crop, lambda: image)
 
 
 def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
-    """[H, W, 1] paper-white image → what lies outside the staff cleared → loose margins trimmed → [height, W', 1]
-    ink-white, W' = W·height/H."""
+    """[H, W, 1] paper-white image → light evened out → turned level → what lies outside the staff cleared → loose
+    margins trimmed → [height, W', 1] ink-white, W' = W·height/H."""
     image = tf.convert_to_tensor(image, tf.float32)
     contrast = tf.reduce_max(image) - tf.reduce_min(image)
     image = check(image, contrast >= MIN_CONTRAST, "image is blank (no ink found)")
-    image = trim_margins(clear_outside_staff(image))
+    image, paper = level(even_light(image))
+    image = trim_margins(clear_outside_staff(image, paper), paper)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     width = tf.maximum(1, tf.cast(tf.round(shape[1] * height / shape[0]), tf.int32))
     width = check(width, width <= MAX_WIDTH,
@@ -274,6 +375,13 @@ def normalize(image: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
 def png_to_staff(image_bytes: tf.Tensor, height: int = HEIGHT) -> tf.Tensor:
     """Bytes → normalized staff tensor [height, W', 1]: the one function training and serving call."""
     return normalize(decode_image(image_bytes), height)
+
+
+@functools.lru_cache(maxsize=8)
+def staff_reader(height: int = HEIGHT) -> Callable[[tf.Tensor], tf.Tensor]:
+    """:func:`png_to_staff` compiled once per height, for callers that read one image at a time (the library):
+    run op by op, the conditions and loops of :func:`normalize` cost three times its compiled run."""
+    return tf.function(lambda data: png_to_staff(data, height), input_signature=[tf.TensorSpec([], tf.string)])
 
 
 def add_margins(image: tf.Tensor, top: float | tf.Tensor, bottom: float | tf.Tensor | None = None) -> tf.Tensor:

@@ -95,7 +95,7 @@ def redraw(row: str, sample_id: str, xml: str, font: str, built: bytes, index: i
     if row == PHOTO_PAGE_ROW:
         paper = staff_image.decode_image(built)
         pad = round(PAGE_PAPER * float(paper.shape[0]))
-        page = tf.pad(paper, [[pad, pad], [pad, pad], [0, 0]], constant_values=1.0)
+        page = framed(paper, pad, pad, pad, pad, pixels=True)
         return distort_png_bytes(tf.io.encode_png(tf.cast(tf.round(page * 255.0), tf.uint8)).numpy(), PHOTO_SEED,
                                  DistortionConfig.photo(), index=index)
     if row in engravers.ENGRAVERS:

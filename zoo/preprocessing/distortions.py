@@ -21,6 +21,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from zoo.preprocessing import image as staff_image
+
 _WHITE = 1.0  # background of engraved scores; fill value for pixels moved in from outside the image
 _STEPS = ("geometry", "blur", "contrast", "brightness", "noise", "jpeg")
 _CAMERA_STEPS = ("rotation", "perspective", "blur", "contrast", "brightness", "noise", "jpeg")
@@ -199,7 +201,8 @@ def _geometry(image: tf.Tensor, seed: tf.Tensor, config: DistortionConfig) -> tf
     shift = tf.where(warp, _lerp(u_shift, -max_shift, max_shift), 0.0)
     return tf.cond(
         tf.logical_or(rotate, warp),
-        lambda: _projective(image, _homography(tf.shape(image), angle, tf.reshape(shift, [4, 2]))),
+        lambda: staff_image.warp(image, _homography(tf.shape(image), angle, tf.reshape(shift, [4, 2])),
+                                 tf.shape(image)[:2], _WHITE),
         lambda: image,
     )
 
@@ -232,16 +235,6 @@ def _solve_homography(frm: tf.Tensor, to: tf.Tensor) -> tf.Tensor:
     return tf.linalg.solve(matrix, rhs)[:, 0]
 
 
-def _projective(image: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[tf.newaxis],
-        transforms=params[tf.newaxis],
-        output_shape=tf.shape(image)[:2],
-        fill_value=_WHITE,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    return out[0]
 
 
 # --- photometric --------------------------------------------------------------------------------------------------

@@ -279,6 +279,14 @@ def even_light(image: tf.Tensor) -> tf.Tensor:
     return tf.cond(dimmest < (1.0 - LIGHT_RANGE) * brightest, even, lambda: image)
 
 
+def warp(image: tf.Tensor, params: tf.Tensor, size: tf.Tensor, fill: float | tf.Tensor) -> tf.Tensor:
+    """A [H, W, 1] image through a projective transform (``params``: the 8 output → input parameters of
+    ``ImageProjectiveTransformV3``) onto a ``size`` [2] canvas, bilinear, pixels from outside the image ``fill``."""
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=params[None], output_shape=size, fill_value=fill,
+        interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+
+
 def level(image: tf.Tensor, paper: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """(image, paper level): a paper-white [H, W, 1] staff tilted by MIN_SKEW or more (:func:`skew`) turned level
     and cut to its ink; a straighter one is returned as it is. The staff finder and the margin rules need level
@@ -299,9 +307,7 @@ def level(image: tf.Tensor, paper: tf.Tensor | None = None) -> tuple[tf.Tensor, 
         # every corner
         params = tf.stack([cos, -sin, centre[1] - cos * out_centre[1] + sin * out_centre[0],
                            sin, cos, centre[0] - sin * out_centre[1] - cos * out_centre[0], 0.0, 0.0])
-        turned = tf.raw_ops.ImageProjectiveTransformV3(
-            images=image[None], transforms=params[None], output_shape=out, fill_value=paper,
-            interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+        turned = warp(image, params, out, paper)
         # the canvas's new corners hold the photo's own paper, turned: not a margin the recognizer was trained on
         turned = trim_margins(turned, paper, loose=0.0, loose_side=0.0)
         return turned, _median(turned)
